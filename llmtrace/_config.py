@@ -1,0 +1,216 @@
+"""`configure()`: the settings of llmtrace, from arguments, ``LLMTRACE_*``/``MLFLOW_*``/``OTEL_*``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+DEFAULT_DB_NAME = "mlflow.db"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved settings in force (see `configure` for what each one means)."""
+
+    tracking_uri: str
+    experiment: str | None = None
+    enabled: bool = True
+    capture_content: bool = True
+    max_attribute_chars: int = 100_000
+    redact: Callable[[Any], Any] | None = None
+    sample_rate: float = 1.0
+    export_to_mlflow: bool = True
+    exporters: tuple[SpanExporter, ...] = ()
+    tracer_provider: TracerProvider | None = None
+    max_queue_size: int = 100_000
+    max_export_batch_size: int = 1024
+    schedule_delay_ms: int = 200
+    exit_flush_timeout_s: float = 60.0
+    export_retries: int = 3
+    service_name: str = field(default="llmtrace-app")
+
+
+def default_tracking_uri(cwd: str | os.PathLike[str] | None = None) -> str:
+    """The embedded store: ``sqlite:///<working folder>/mlflow.db`` (what `mlflow ui` opens)."""
+    folder = Path(cwd) if cwd is not None else Path.cwd()
+    return f"sqlite:///{(folder / DEFAULT_DB_NAME).resolve()}"
+
+
+def _env(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+
+
+def _as_int(name: str, value: Any, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if isinstance(value, bool) or number < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def _as_rate(name: str, value: Any) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if isinstance(value, bool) or not 0.0 <= rate <= 1.0:
+        raise ConfigurationError(f"{name} must be a number in [0, 1], got {value!r}")
+    return rate
+
+
+def _check_uri(uri: Any) -> str:
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigurationError(
+            f"tracking_uri must be a non-empty string such as 'sqlite:///mlflow.db' or "
+            f"'http://127.0.0.1:5000', got {uri!r}"
+        )
+    uri = uri.strip()
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    known = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "file"}
+    if scheme and scheme.split("+", 1)[0] not in known and len(scheme) > 1:
+        raise ConfigurationError(
+            f"tracking_uri {uri!r} has an unsupported scheme {scheme!r}; use sqlite:///PATH, "
+            "postgresql://..., http(s)://HOST:PORT or a folder path"
+        )
+    if scheme == "sqlite" and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # Pin a relative SQLite path to the folder configure() ran in.
+        rel = uri[len("sqlite:///") :]
+        if rel and rel != ":memory:":
+            uri = f"sqlite:///{Path(rel).resolve()}"
+    return uri
+
+
+def resolve(
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Build a `Config` from explicit ``overrides`` (not None) over environment variables."""
+    env = os.environ if env is None else env
+
+    def pick(key: str, *env_names: str) -> Any:
+        if overrides.get(key) is not None:
+            return overrides[key]
+        return _env(env, *env_names)
+
+    uri = pick("tracking_uri", "LLMTRACE_TRACKING_URI", "MLFLOW_TRACKING_URI")
+    tracking_uri = _check_uri(uri) if uri is not None else default_tracking_uri()
+
+    experiment = pick("experiment", "LLMTRACE_EXPERIMENT", "MLFLOW_EXPERIMENT_NAME")
+    if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
+        raise ConfigurationError(f"experiment must be a non-empty name, got {experiment!r}")
+
+    enabled_raw = pick("enabled", "LLMTRACE_ENABLED")
+    enabled = True if enabled_raw is None else _as_bool("enabled", enabled_raw)
+    if overrides.get("enabled") is None and _env(env, "OTEL_SDK_DISABLED") is not None:
+        enabled = enabled and not _as_bool("OTEL_SDK_DISABLED", env["OTEL_SDK_DISABLED"])
+
+    capture = pick("capture_content", "LLMTRACE_CAPTURE_CONTENT")
+    max_chars = pick("max_attribute_chars", "LLMTRACE_MAX_ATTRIBUTE_CHARS")
+
+    rate = pick("sample_rate", "LLMTRACE_SAMPLE_RATE")
+    if rate is None and (_env(env, "OTEL_TRACES_SAMPLER") or "").endswith("traceidratio"):
+        rate = _env(env, "OTEL_TRACES_SAMPLER_ARG")
+
+    redact = overrides.get("redact")
+    if redact is not None and not callable(redact):
+        raise ConfigurationError(
+            f"redact must be a function taking a value and returning the value to store, "
+            f"got {type(redact).__name__}"
+        )
+
+    exporters = overrides.get("exporters") or ()
+    if not isinstance(exporters, Sequence) or isinstance(exporters, str):
+        raise ConfigurationError("exporters must be a list of OpenTelemetry SpanExporter objects")
+    for exporter in exporters:
+        if not callable(getattr(exporter, "export", None)):
+            raise ConfigurationError(
+                f"exporters[...] must be OpenTelemetry SpanExporter objects with an export() "
+                f"method, got {type(exporter).__name__}"
+            )
+
+    provider = overrides.get("tracer_provider")
+    if provider is not None and not callable(getattr(provider, "add_span_processor", None)):
+        raise ConfigurationError(
+            "tracer_provider must be an opentelemetry.sdk.trace.TracerProvider "
+            f"(it needs add_span_processor), got {type(provider).__name__}"
+        )
+
+    export_to_mlflow = pick("export_to_mlflow", "LLMTRACE_EXPORT_TO_MLFLOW")
+
+    return Config(
+        tracking_uri=tracking_uri,
+        experiment=experiment.strip() if isinstance(experiment, str) else None,
+        enabled=enabled,
+        capture_content=True if capture is None else _as_bool("capture_content", capture),
+        max_attribute_chars=(
+            100_000 if max_chars is None else _as_int("max_attribute_chars", max_chars, 64)
+        ),
+        redact=redact,
+        sample_rate=1.0 if rate is None else _as_rate("sample_rate", rate),
+        export_to_mlflow=(
+            True if export_to_mlflow is None else _as_bool("export_to_mlflow", export_to_mlflow)
+        ),
+        exporters=tuple(exporters),
+        tracer_provider=provider,
+        max_queue_size=_as_int(
+            "max_queue_size",
+            pick("max_queue_size", "LLMTRACE_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE")
+            or 100_000,
+            1,
+        ),
+        max_export_batch_size=_as_int(
+            "max_export_batch_size",
+            pick(
+                "max_export_batch_size",
+                "LLMTRACE_MAX_EXPORT_BATCH_SIZE",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            )
+            or 1024,
+            1,
+        ),
+        schedule_delay_ms=_as_int(
+            "schedule_delay_ms",
+            pick("schedule_delay_ms", "LLMTRACE_SCHEDULE_DELAY_MS", "OTEL_BSP_SCHEDULE_DELAY")
+            or 200,
+            1,
+        ),
+        exit_flush_timeout_s=float(
+            _as_int(
+                "exit_flush_timeout_s",
+                pick("exit_flush_timeout_s", "LLMTRACE_EXIT_FLUSH_TIMEOUT_S") or 60,
+                0,
+            )
+        ),
+        export_retries=_as_int(
+            "export_retries", pick("export_retries", "LLMTRACE_EXPORT_RETRIES") or 3, 0
+        ),
+        service_name=str(pick("service_name", "OTEL_SERVICE_NAME") or "llmtrace-app"),
+    )

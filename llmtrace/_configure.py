@@ -1,0 +1,83 @@
+"""The public `configure()` signature (validated by `_config.resolve`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _runtime
+from ._config import Config
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+
+def configure(
+    *,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    enabled: bool | None = None,
+    capture_content: bool | None = None,
+    max_attribute_chars: int | None = None,
+    redact: Callable[[Any], Any] | None = None,
+    sample_rate: float | None = None,
+    exporters: Sequence[SpanExporter] | None = None,
+    tracer_provider: TracerProvider | None = None,
+    export_to_mlflow: bool | None = None,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    schedule_delay_ms: int | None = None,
+    exit_flush_timeout_s: float | None = None,
+    service_name: str | None = None,
+) -> Config:
+    """Set how llmtrace traces and where it stores; every argument is optional.
+
+    An argument left as None falls back to its environment variable, then to the default:
+
+    ======================  ==========================================  =======================
+    argument                environment                                 default
+    ======================  ==========================================  =======================
+    tracking_uri            LLMTRACE_TRACKING_URI, MLFLOW_TRACKING_URI  sqlite:///./mlflow.db
+    experiment              LLMTRACE_EXPERIMENT, MLFLOW_EXPERIMENT_NAME MLflow's "Default"
+    enabled                 LLMTRACE_ENABLED, OTEL_SDK_DISABLED         True
+    capture_content         LLMTRACE_CAPTURE_CONTENT                    True
+    max_attribute_chars     LLMTRACE_MAX_ATTRIBUTE_CHARS                100000
+    sample_rate             LLMTRACE_SAMPLE_RATE, OTEL_TRACES_SAMPLER_ARG 1.0
+    export_to_mlflow        LLMTRACE_EXPORT_TO_MLFLOW                   True
+    max_queue_size          LLMTRACE_MAX_QUEUE_SIZE, OTEL_BSP_MAX_QUEUE_SIZE 100000
+    ======================  ==========================================  =======================
+
+    ``redact`` is called with each inputs/outputs/attribute value (already JSON-shaped, secrets
+    already masked) and returns what to store. ``exporters`` are extra OpenTelemetry span
+    exporters (e.g. OTLP to a collector) fed the same enriched spans. ``tracer_provider`` makes
+    llmtrace join an existing provider instead of owning one. Invalid values raise
+    `ConfigurationError` here, before anything changes. Calling `configure` again flushes and
+    replaces the running pipeline.
+
+    Example:
+        >>> llmtrace.configure(experiment="rag-app", sample_rate=0.5,
+        ...                    redact=lambda v: v if not isinstance(v, str) else v[:200])
+    """
+    options = {
+        key: value
+        for key, value in {
+            "tracking_uri": tracking_uri,
+            "experiment": experiment,
+            "enabled": enabled,
+            "capture_content": capture_content,
+            "max_attribute_chars": max_attribute_chars,
+            "redact": redact,
+            "sample_rate": sample_rate,
+            "exporters": exporters,
+            "tracer_provider": tracer_provider,
+            "export_to_mlflow": export_to_mlflow,
+            "max_queue_size": max_queue_size,
+            "max_export_batch_size": max_export_batch_size,
+            "schedule_delay_ms": schedule_delay_ms,
+            "exit_flush_timeout_s": exit_flush_timeout_s,
+            "service_name": service_name,
+        }.items()
+        if value is not None
+    }
+    return _runtime.configure(**options)

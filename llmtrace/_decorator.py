@@ -1,0 +1,363 @@
+"""`@trace`: one typed decorator for functions, methods, coroutines and (async) generators."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+from . import _runtime
+from ._errors import LLMTraceError
+from ._kinds import SpanKind, to_kind
+from ._payload import SpanPayload, snapshot
+from ._span import SpanHandle, start_span, warn_once
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_attach = otel_context.attach
+_detach = otel_context.detach
+_in_context = otel_trace.set_span_in_context
+
+
+@overload
+def trace(func: F, /) -> F: ...
+
+
+@overload
+def trace(
+    *,
+    name: str | None = None,
+    kind: SpanKind | str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+    output_reducer: Callable[[list[Any]], Any] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def trace(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    kind: SpanKind | str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+    output_reducer: Callable[[list[Any]], Any] | None = None,
+) -> Any:
+    """Trace every call of a function as a span (bare ``@trace`` or ``@trace(...)``).
+
+    Works on sync and ``async`` functions, generators and async generators, functions and
+    methods. Inputs are the call's bound arguments (``self``/``cls`` left out), outputs its
+    return value; a generator's output is the list of what it yielded, or
+    ``output_reducer(items)``. The function's own exception passes through unchanged and is
+    recorded on the span; llmtrace's failures never reach the caller.
+
+    Args:
+        name: span name; default the function's ``__qualname__``.
+        kind: a `SpanKind` or its name (``"LLM"``, ``"RETRIEVER"``, ``"TOOL"``...).
+        attributes: attributes set on every span of this function.
+        capture_inputs: record the arguments (default True).
+        capture_outputs: record the return value (default True).
+        output_reducer: for generators, turns the list of yielded items into the output.
+
+    Example:
+        >>> @llmtrace.trace(kind="RETRIEVER")
+        ... def retrieve(query: str, k: int = 3) -> list[dict]:
+        ...     return [{"content": "Paris is in France", "score": 0.9}]
+    """
+    span_kind = to_kind(kind)
+    if attributes is not None and not isinstance(attributes, Mapping):
+        raise LLMTraceError(f"attributes must be a mapping, got {type(attributes).__name__}")
+    if output_reducer is not None and not callable(output_reducer):
+        raise LLMTraceError("output_reducer must be a function taking the list of yielded items")
+
+    def decorate(fn: F) -> F:
+        if not callable(fn):
+            raise LLMTraceError(f"@trace needs a function, got {type(fn).__name__}")
+        target = fn.__func__ if isinstance(fn, (classmethod, staticmethod)) else fn
+        wrapped = _wrap(
+            target,
+            name or getattr(target, "__qualname__", None) or repr(target),
+            span_kind,
+            dict(attributes) if attributes else None,
+            capture_inputs,
+            capture_outputs,
+            output_reducer,
+        )
+        if isinstance(fn, classmethod):
+            return classmethod(wrapped)  # type: ignore[return-value]
+        if isinstance(fn, staticmethod):
+            return staticmethod(wrapped)  # type: ignore[return-value]
+        return wrapped  # type: ignore[return-value]
+
+    if func is not None:
+        return decorate(func)  # type: ignore[type-var]
+    return decorate
+
+
+def _skips_first(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] in ("self", "cls")
+
+
+def _wrap(
+    fn: Callable[..., Any],
+    span_name: str,
+    kind: SpanKind,
+    attributes: dict[str, Any] | None,
+    capture_inputs: bool,
+    capture_outputs: bool,
+    reducer: Callable[[list[Any]], Any] | None,
+) -> Callable[..., Any]:
+    skip_first = _skips_first(fn)
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanHandle | None:
+        try:
+            if capture_inputs:
+                recorded = (
+                    tuple([snapshot(a) for a in args]),
+                    {k: snapshot(v) for k, v in kwargs.items()},
+                )
+            else:
+                recorded = None
+            payload = SpanPayload(
+                kind,
+                func=fn,
+                args=recorded,
+                skip_first=skip_first,
+                capture_inputs=capture_inputs,
+                capture_outputs=capture_outputs,
+            )
+            return start_span(span_name, payload, attributes)
+        except Exception as exc:
+            warn_once("trace-start", "llmtrace could not start span %r: %r", span_name, exc)
+            return None
+
+    def finish(handle: SpanHandle, token: object, result: Any) -> None:
+        try:
+            if capture_outputs:
+                handle._payload.outputs = snapshot(result)
+            handle.end()
+        except Exception as exc:
+            warn_once("trace-end", "llmtrace could not end span %r: %r", span_name, exc)
+        finally:
+            _safe_detach(token)
+
+    def fail(handle: SpanHandle, token: object, exc: BaseException) -> None:
+        try:
+            handle.record_exception(exc)
+            handle.end()
+        except Exception as err:
+            warn_once("trace-end", "llmtrace could not end span %r: %r", span_name, err)
+        finally:
+            _safe_detach(token)
+
+    if inspect.isasyncgenfunction(fn):
+        return _wrap_async_gen(fn, begin, reducer)
+    if inspect.isgeneratorfunction(fn):
+        return _wrap_gen(fn, begin, reducer)
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            handle = begin(args, kwargs)
+            if handle is None:
+                return await fn(*args, **kwargs)
+            token = _attach_span(handle)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                fail(handle, token, exc)
+                raise
+            finish(handle, token, result)
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        handle = begin(args, kwargs)
+        if handle is None:
+            return fn(*args, **kwargs)
+        token = _attach_span(handle)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            fail(handle, token, exc)
+            raise
+        finish(handle, token, result)
+        return result
+
+    return wrapper
+
+
+def _attach_span(handle: SpanHandle) -> object:
+    try:
+        return _attach(_in_context(handle._span))
+    except Exception as exc:
+        warn_once("attach", "llmtrace could not attach span context: %r", exc)
+        return None
+
+
+def _safe_detach(token: object) -> None:
+    if token is None:
+        return
+    try:
+        _detach(token)  # type: ignore[arg-type]
+    except Exception as exc:
+        warn_once("detach", "llmtrace could not detach span context: %r", exc)
+
+
+class _GeneratorSpan:
+    """Ends a generator's span exactly once, whatever way the generator stops."""
+
+    __slots__ = ("__weakref__", "closed_early", "handle", "items", "reducer")
+
+    def __init__(self, handle: SpanHandle, reducer: Callable[[list[Any]], Any] | None) -> None:
+        self.handle = handle
+        self.items: list[Any] = []
+        self.reducer = reducer
+        self.closed_early = False
+        _runtime.register_open_generator(self)
+
+    def _outputs(self) -> Any:
+        if self.reducer is None:
+            return self.items
+        try:
+            return self.reducer(self.items)
+        except Exception as exc:
+            warn_once("reducer", "llmtrace: output_reducer raised %r; storing the items", exc)
+            return self.items
+
+    def end(self, exc: BaseException | None = None, *, reason: str | None = None) -> None:
+        if self.handle._ended:
+            return
+        _runtime.unregister_open_generator(self)
+        try:
+            payload = self.handle._payload
+            if payload.capture_outputs:
+                payload.outputs = self._outputs()
+            if reason is not None:
+                self.handle.set_attribute("llmtrace.generator.stopped", reason)
+                self.handle.set_attribute("llmtrace.generator.items", len(self.items))
+            if exc is not None:
+                self.handle.record_exception(exc)
+            self.handle.end()
+        except Exception as err:
+            warn_once("gen-end", "llmtrace could not end a generator span: %r", err)
+
+    def end_at_exit(self) -> None:
+        self.end(reason="interpreter exit")
+
+
+def _wrap_gen(
+    fn: Callable[..., Generator[Any, Any, Any]],
+    begin: Callable[[tuple[Any, ...], dict[str, Any]], SpanHandle | None],
+    reducer: Callable[[list[Any]], Any] | None,
+) -> Callable[..., Generator[Any, Any, Any]]:
+    @functools.wraps(fn)
+    def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        handle = begin(args, kwargs)
+        if handle is None:
+            return (yield from fn(*args, **kwargs))
+        state = _GeneratorSpan(handle, reducer)
+        context = _in_context(handle._span)
+        try:
+            token = _attach(context)
+            try:
+                gen = fn(*args, **kwargs)
+            finally:
+                _safe_detach(token)
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = _attach(context)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = gen.throw(exc)
+                    else:
+                        item = gen.send(to_send)
+                except StopIteration as stop:
+                    state.end()
+                    return stop.value
+                finally:
+                    _safe_detach(token)
+                state.items.append(item)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    gen.close()
+                    state.end(reason="closed")
+                    raise
+                except BaseException as exc:  # thrown in by the caller: pass it on
+                    to_send, to_throw = None, exc
+        except BaseException as exc:
+            state.end(exc)
+            raise
+        finally:
+            state.end(reason="closed")
+
+    return gen_wrapper
+
+
+def _wrap_async_gen(
+    fn: Callable[..., AsyncGenerator[Any, Any]],
+    begin: Callable[[tuple[Any, ...], dict[str, Any]], SpanHandle | None],
+    reducer: Callable[[list[Any]], Any] | None,
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    @functools.wraps(fn)
+    async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        handle = begin(args, kwargs)
+        if handle is None:
+            async for item in fn(*args, **kwargs):
+                yield item
+            return
+        state = _GeneratorSpan(handle, reducer)
+        context = _in_context(handle._span)
+        try:
+            token = _attach(context)
+            try:
+                agen = fn(*args, **kwargs)
+            finally:
+                _safe_detach(token)
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = _attach(context)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = await agen.athrow(exc)
+                    else:
+                        item = await agen.asend(to_send)
+                except StopAsyncIteration:
+                    state.end()
+                    return
+                finally:
+                    _safe_detach(token)
+                state.items.append(item)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    state.end(reason="closed")
+                    raise
+                except BaseException as exc:
+                    to_send, to_throw = None, exc
+        except BaseException as exc:
+            state.end(exc)
+            raise
+        finally:
+            state.end(reason="closed")
+
+    return agen_wrapper

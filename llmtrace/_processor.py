@@ -1,0 +1,247 @@
+"""The batching span processor: a bounded queue, one export thread, counted losses.
+
+`on_end` (caller's thread) only appends to a deque. The export thread enriches spans
+(`_payload.enrich`) and hands each batch to every exporter. Nothing is lost silently: a full
+queue, a failed export or a span that could not be serialized is counted in `Stats` and logged
+once.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from ._config import Config
+from ._payload import discard, enrich
+from ._session import current_session
+
+logger = logging.getLogger("llmtrace")
+
+_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # honoured by OTel instrumentations
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counters of the export pipeline since the process (or last `configure`) started.
+
+    Example:
+        >>> llmtrace.flush()
+        >>> s = llmtrace.stats()
+        >>> assert s.dropped == 0 and s.failed == 0
+    """
+
+    enqueued: int
+    """Spans handed to the pipeline."""
+    exported: int
+    """Spans every exporter accepted."""
+    dropped: int
+    """Spans dropped because the queue was full."""
+    failed: int
+    """Spans an exporter refused or raised on (after its retries)."""
+    serialization_errors: int
+    """Spans stored with a placeholder because a value could not be serialized."""
+    queued: int
+    """Spans waiting in the queue now."""
+    last_error: str | None
+    """The most recent export error, if any."""
+
+
+class BatchingProcessor(SpanProcessor):
+    """Bounded-queue batching `SpanProcessor` that enriches spans and fans out to exporters."""
+
+    def __init__(self, exporters: Sequence[SpanExporter], config: Config) -> None:
+        self._exporters = list(exporters)
+        self._config = config
+        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._max = config.max_queue_size
+        self._batch = config.max_export_batch_size
+        self._delay = config.schedule_delay_ms / 1000.0
+        self._wake = threading.Event()
+        self._cond = threading.Condition()
+        self._count_lock = threading.Lock()
+        self._enqueued = 0
+        self._handled = 0
+        self._exported = 0
+        self._dropped = 0
+        self._failed = 0
+        self._ser_errors = 0
+        self._last_error: str | None = None
+        self._warned: set[str] = set()
+        self._shutdown = False
+        self._thread = threading.Thread(target=self._run, name="llmtrace-export", daemon=True)
+        self._thread.start()
+
+    # -- caller's thread -------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            session = current_session()
+            if session is not None:
+                span.set_attributes(session.attributes)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._shutdown:
+            discard(span.context.span_id)
+            self._drop(1, "span ended after llmtrace shut down")
+            return
+        if len(self._queue) >= self._max:
+            discard(span.context.span_id)
+            self._drop(1, f"export queue full ({self._max} spans)")
+            return
+        self._queue.append(span)
+        with self._count_lock:
+            self._enqueued += 1
+        if len(self._queue) >= self._batch:
+            self._wake.set()
+
+    def _drop(self, n: int, why: str, *, enqueued: bool = False) -> None:
+        with self._count_lock:
+            if not enqueued:
+                self._enqueued += n
+            self._dropped += n
+        with self._cond:
+            self._handled += n
+            self._cond.notify_all()
+        self._warn_once(why, "llmtrace dropped spans: %s (counted in llmtrace.stats())", why)
+
+    # -- export thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
+        try:
+            while True:
+                self._wake.wait(self._delay)
+                self._wake.clear()
+                self._drain()
+                if self._shutdown and not self._queue:
+                    return
+        finally:
+            otel_context.detach(token)
+
+    def _drain(self) -> None:
+        while self._queue:
+            batch: list[ReadableSpan] = []
+            while self._queue and len(batch) < self._batch:
+                batch.append(self._queue.popleft())
+            try:
+                self._export(batch)
+            except Exception as exc:  # never let the export thread die
+                self._record_failure(len(batch), exc)
+            with self._cond:
+                self._handled += len(batch)
+                self._cond.notify_all()
+
+    def _export(self, batch: list[ReadableSpan]) -> None:
+        spans: list[ReadableSpan] = []
+        for span in batch:
+            try:
+                enriched, failed = enrich(span, self._config)
+            except Exception as exc:
+                enriched, failed = span, True
+                self._warn_once(
+                    "enrich", "llmtrace could not process span %r: %s", span.name, exc
+                )
+            if failed:
+                with self._count_lock:
+                    self._ser_errors += 1
+            spans.append(enriched)
+        ok = True
+        for exporter in self._exporters:
+            try:
+                result = exporter.export(spans)
+            except Exception as exc:
+                self._record_failure(len(spans), exc, exporter)
+                ok = False
+                continue
+            if result is not SpanExportResult.SUCCESS:
+                self._record_failure(len(spans), None, exporter)
+                ok = False
+        if ok:
+            with self._count_lock:
+                self._exported += len(spans)
+
+    def _record_failure(self, n: int, exc: BaseException | None, exporter: Any = None) -> None:
+        who = type(exporter).__name__ if exporter is not None else "llmtrace"
+        detail = getattr(exporter, "last_error", None) if exc is None else f"{exc!r}"
+        message = f"{who}: {detail or 'export returned FAILURE'}"
+        with self._count_lock:
+            self._failed += n
+            self._last_error = message
+        self._warn_once(
+            f"fail:{who}",
+            "llmtrace could not export %d spans (%s); further failures are counted in "
+            "llmtrace.stats()",
+            n,
+            message,
+        )
+
+    def _warn_once(self, key: str, msg: str, *args: Any) -> None:
+        if key in self._warned:
+            logger.debug(msg, *args)
+            return
+        self._warned.add(key)
+        logger.warning(msg, *args)
+
+    # -- control ---------------------------------------------------------------------------
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything enqueued so far; True when done within the timeout."""
+        with self._count_lock:
+            target = self._enqueued
+        deadline = time.monotonic() + timeout_millis / 1000.0
+        self._wake.set()
+        with self._cond:
+            while self._handled < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(min(left, 0.05))
+                self._wake.set()
+        for exporter in self._exporters:
+            flush = getattr(exporter, "force_flush", None)
+            if callable(flush):
+                try:
+                    flush(max(1, int((deadline - time.monotonic()) * 1000)))
+                except Exception as exc:
+                    self._warn_once("flush", "llmtrace exporter flush failed: %r", exc)
+        return True
+
+    def shutdown(self, timeout_millis: int = 30_000) -> None:
+        if self._shutdown:
+            return
+        self.force_flush(timeout_millis)
+        self._shutdown = True
+        self._wake.set()
+        self._thread.join(timeout_millis / 1000.0)
+        left = len(self._queue)
+        if left:
+            for span in self._queue:
+                discard(span.context.span_id)
+            self._drop(left, "llmtrace shut down before these spans were exported", enqueued=True)
+            self._queue.clear()
+        for exporter in self._exporters:
+            try:
+                exporter.shutdown()
+            except Exception as exc:
+                logger.debug("exporter shutdown failed: %r", exc)
+
+    def stats(self) -> Stats:
+        with self._count_lock:
+            return Stats(
+                enqueued=self._enqueued,
+                exported=self._exported,
+                dropped=self._dropped,
+                failed=self._failed,
+                serialization_errors=self._ser_errors,
+                queued=len(self._queue),
+                last_error=self._last_error,
+            )
+

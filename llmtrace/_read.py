@@ -1,0 +1,92 @@
+"""Read traces back through MLflow (thin wrappers; MLflow's own objects come back)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _runtime
+from ._errors import TraceNotFoundError
+
+
+def _client() -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=_runtime.current_config().tracking_uri)
+
+
+def _experiment_ids(experiment: str | None) -> list[str]:
+    from ._exporter_mlflow import resolve_experiment_id
+
+    config = _runtime.current_config()
+    return [resolve_experiment_id(config.tracking_uri, experiment or config.experiment)]
+
+
+def get_trace(trace_id: str, *, flush: bool = True) -> Any:
+    """Return the stored `mlflow.entities.Trace` with this id (``tr-...``).
+
+    Flushes pending spans first (unless ``flush=False``) so a trace just made is found.
+
+    Example:
+        >>> trace = llmtrace.get_trace(handle.trace_id)
+        >>> [s.name for s in trace.data.spans]
+    """
+    if flush:
+        _runtime.flush()
+    trace = _client().get_trace(trace_id) if _is_trace_id(trace_id) else None
+    if trace is None:
+        raise TraceNotFoundError(
+            f"no trace {trace_id!r} in {_runtime.current_config().tracking_uri}; "
+            "list ids with llmtrace.search_traces()"
+        )
+    return trace
+
+
+def _is_trace_id(trace_id: Any) -> bool:
+    return isinstance(trace_id, str) and bool(trace_id.strip())
+
+
+def search_traces(
+    filter_string: str | None = None,
+    *,
+    experiment: str | None = None,
+    max_results: int = 100,
+    order_by: list[str] | None = None,
+    return_type: str = "list",
+    flush: bool = True,
+) -> Any:
+    """Search stored traces of the configured (or given) experiment, newest first.
+
+    Args:
+        filter_string: MLflow's trace filter syntax, e.g.
+            ``"metadata.`mlflow.trace.session` = 'conv-42'"`` or ``"status = 'ERROR'"``.
+        experiment: experiment name; default the configured one.
+        max_results: at most this many traces.
+        order_by: e.g. ``["timestamp_ms DESC"]`` (the default).
+        return_type: ``"list"`` for `mlflow.entities.Trace` objects, ``"pandas"`` for a
+            DataFrame.
+
+    Example:
+        >>> for t in llmtrace.search_traces("status = 'ERROR'"):
+        ...     print(t.info.trace_id)
+    """
+    import mlflow
+
+    if return_type not in ("list", "pandas"):
+        from ._errors import LLMTraceError
+
+        raise LLMTraceError(f"return_type must be 'list' or 'pandas', got {return_type!r}")
+    if flush:
+        _runtime.flush()
+    config = _runtime.current_config()
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(config.tracking_uri)
+    try:
+        return mlflow.search_traces(
+            locations=_experiment_ids(experiment),
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=order_by or ["timestamp_ms DESC"],
+            return_type=return_type,
+        )
+    finally:
+        mlflow.set_tracking_uri(previous)

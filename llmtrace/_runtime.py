@@ -1,0 +1,260 @@
+"""The one llmtrace pipeline of the process: provider, tracer, processor, exit hooks.
+
+Nothing happens at import. The pipeline starts on the first traced call (or `configure`);
+`configure` again replaces it after flushing the old one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+from . import _config
+from ._config import Config
+from ._processor import BatchingProcessor, Stats
+
+logger = logging.getLogger("llmtrace")
+logger.addHandler(logging.NullHandler())
+
+TRACER_NAME = "llmtrace"
+
+
+class _Pipeline:
+    def __init__(self, config: Config) -> None:
+        from ._exporter_mlflow import MlflowSpanExporter
+
+        self.config = config
+        exporters: list[Any] = []
+        self.mlflow_exporter: MlflowSpanExporter | None = None
+        if config.export_to_mlflow:
+            self.mlflow_exporter = MlflowSpanExporter(
+                config.tracking_uri, config.experiment, retries=config.export_retries
+            )
+            exporters.append(self.mlflow_exporter)
+        exporters.extend(config.exporters)
+        self.processor = BatchingProcessor(exporters, config)
+        if config.tracer_provider is not None:
+            self.provider = config.tracer_provider
+            self.owns_provider = False
+        else:
+            sampler = (
+                ParentBased(TraceIdRatioBased(config.sample_rate))
+                if config.sample_rate < 1.0
+                else ParentBased(ALWAYS_ON)
+            )
+            self.provider = TracerProvider(
+                sampler=sampler,
+                resource=Resource.create({"service.name": config.service_name}),
+            )
+            self.owns_provider = True
+        self.provider.add_span_processor(self.processor)
+        self.tracer: otel_trace.Tracer | None = self.provider.get_tracer(TRACER_NAME)
+
+    def shutdown(self, timeout_s: float) -> None:
+        self.tracer = None
+        self.processor.shutdown(int(timeout_s * 1000))
+        if self.owns_provider:
+            try:
+                self.provider.shutdown()
+            except Exception as exc:
+                logger.debug("provider shutdown failed: %r", exc)
+
+
+_lock = threading.RLock()
+_pipeline: _Pipeline | None = None
+_pending: dict[str, Any] | None = None  # configure() arguments not yet started
+_disabled = False
+_hooks_installed = False
+_open_generators: weakref.WeakSet[Any] = weakref.WeakSet()
+_tracer: otel_trace.Tracer | None = None  # fast-path cache of the pipeline's tracer
+
+
+def configure(**options: Any) -> Config:
+    """Validate and apply settings now (the pipeline itself starts on first use)."""
+    global _pipeline, _pending, _disabled, _tracer
+    config = _config.resolve(**options)  # raises ConfigurationError before touching anything
+    with _lock:
+        old, _pipeline = _pipeline, None
+        _tracer = None
+        _pending = dict(options)
+        _disabled = not config.enabled
+    if old is not None:
+        old.shutdown(timeout_s=30.0)
+    return config
+
+
+def current_config() -> Config:
+    """The settings in force (resolved from `configure` arguments and the environment)."""
+    pipeline = _pipeline
+    if pipeline is not None:
+        return pipeline.config
+    return _config.resolve(**(_pending or {}))
+
+
+def tracer() -> otel_trace.Tracer | None:
+    """The tracer to use, starting the pipeline on first call; None when tracing is off."""
+    t = _tracer
+    if t is not None:
+        return t
+    if _disabled:
+        return None
+    return _start()
+
+
+def _start() -> otel_trace.Tracer | None:
+    global _pipeline, _tracer, _disabled
+    with _lock:
+        if _pipeline is not None:
+            return _pipeline.tracer
+        try:
+            config = _config.resolve(**(_pending or {}))
+        except Exception as exc:  # bad environment variable: tell once, trace nothing
+            logger.warning("llmtrace disabled: %s", exc)
+            _disabled = True
+            return None
+        if not config.enabled:
+            _disabled = True
+            return None
+        try:
+            _pipeline = _Pipeline(config)
+        except Exception as exc:
+            logger.warning("llmtrace disabled: could not start the export pipeline: %r", exc)
+            _disabled = True
+            return None
+        _install_hooks()
+        _tracer = _pipeline.tracer
+        return _tracer
+
+
+def pipeline() -> _Pipeline | None:
+    """The running pipeline, if any."""
+    return _pipeline
+
+
+def flush(timeout: float = 30.0) -> bool:
+    """Block until every span ended so far is exported (or ``timeout`` seconds pass).
+
+    Returns True when everything was handed to the exporters in time.
+
+    Example:
+        >>> answer("hi"); llmtrace.flush()
+        True
+    """
+    pipeline = _pipeline
+    if pipeline is None:
+        return True
+    return pipeline.processor.force_flush(int(timeout * 1000))
+
+
+def stats() -> Stats:
+    """Counters of the export pipeline: enqueued, exported, dropped, failed...
+
+    Example:
+        >>> llmtrace.stats().dropped
+        0
+    """
+    pipeline = _pipeline
+    if pipeline is None:
+        return Stats(0, 0, 0, 0, 0, 0, None)
+    return pipeline.processor.stats()
+
+
+def shutdown(timeout: float = 30.0) -> None:
+    """Flush and stop the pipeline; the next traced call starts a new one."""
+    global _pipeline, _tracer
+    with _lock:
+        old, _pipeline = _pipeline, None
+        _tracer = None
+    if old is not None:
+        old.shutdown(timeout)
+
+
+def register_open_generator(handle: Any) -> None:
+    _open_generators.add(handle)
+
+
+def unregister_open_generator(handle: Any) -> None:
+    _open_generators.discard(handle)
+
+
+def _end_open_generators() -> None:
+    for handle in list(_open_generators):
+        try:
+            handle.end_at_exit()
+        except Exception as exc:
+            logger.debug("could not end a generator span at exit: %r", exc)
+
+
+def _at_exit() -> None:
+    pipeline = _pipeline
+    if pipeline is None:
+        return
+    _end_open_generators()
+    done = pipeline.processor.force_flush(int(pipeline.config.exit_flush_timeout_s * 1000))
+    s = pipeline.processor.stats()
+    if not done:
+        logger.warning(
+            "llmtrace: %d spans were still being exported at exit (timeout %.0fs)",
+            s.queued,
+            pipeline.config.exit_flush_timeout_s,
+        )
+    if s.dropped or s.failed:
+        logger.warning(
+            "llmtrace: %d spans dropped and %d failed to export in this process (last error: %s)",
+            s.dropped,
+            s.failed,
+            s.last_error,
+        )
+
+
+def _install_hooks() -> None:
+    """atexit flush, and a SIGTERM handler that flushes then chains the previous one."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    if threading.current_thread() is not threading.main_thread():
+        logger.debug("not on the main thread: SIGTERM flush not installed")
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _make_sigterm_handler(previous))
+    except (ValueError, OSError) as exc:  # embedded interpreters
+        logger.debug("could not install the SIGTERM handler: %r", exc)
+
+
+def _make_sigterm_handler(previous: Any) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        try:
+            _at_exit()
+        except Exception as exc:
+            logger.debug("flush on SIGTERM failed: %r", exc)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:  # default action: terminate, as the process would have without us
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return handler
+
+
+def reregister_exit_hook() -> None:
+    """Move llmtrace's atexit flush last-registered (so it runs before MLflow's own hooks)."""
+    if _hooks_installed:
+        atexit.unregister(_at_exit)
+        atexit.register(_at_exit)
