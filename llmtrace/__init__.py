@@ -18,7 +18,7 @@ from ._exporter_mlflow import MlflowSpanExporter
 from ._kinds import SpanKind
 from ._processor import Stats
 from ._read import get_trace, search_traces
-from ._runtime import flush, shutdown, stats
+from ._runtime import current_config, flush, shutdown, stats
 from ._session import session
 from ._span import NoOpSpan, SpanHandle, current_span, span
 
@@ -36,6 +36,7 @@ __all__ = [
     "Stats",
     "TraceNotFoundError",
     "configure",
+    "current_config",
     "current_span",
     "extract_traceparent",
     "flush",

@@ -1,4 +1,4 @@
-"""`configure()`: the settings of llmtrace, from arguments, ``LLMTRACE_*``/``MLFLOW_*``/``OTEL_*``."""
+"""`configure()` settings: from arguments, then ``LLMTRACE_*``/``MLFLOW_*``/``OTEL_*`` variables."""
 
 from __future__ import annotations
 

@@ -78,9 +78,9 @@ def trace(
         raise LLMTraceError("output_reducer must be a function taking the list of yielded items")
 
     def decorate(fn: F) -> F:
-        if not callable(fn):
-            raise LLMTraceError(f"@trace needs a function, got {type(fn).__name__}")
         target = fn.__func__ if isinstance(fn, (classmethod, staticmethod)) else fn
+        if not callable(target):
+            raise LLMTraceError(f"@trace needs a function, got {type(fn).__name__}")
         wrapped = _wrap(
             target,
             name or getattr(target, "__qualname__", None) or repr(target),

@@ -159,7 +159,7 @@ class MlflowSpanExporter(SpanExporter):
                 if attempt >= self.retries or not _retryable(exc):
                     raise
                 delay = min(5.0, 0.1 * 2**attempt) * (0.5 + random.random())
-                logger.debug("export attempt %d failed (%r); retrying in %.2fs", attempt, exc, delay)
+                logger.debug("export attempt %d failed (%r); retry in %.2fs", attempt, exc, delay)
                 time.sleep(delay)
 
     def _log_local(self, experiment_id: str, spans: list[Any]) -> None:

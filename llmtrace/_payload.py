@@ -228,7 +228,7 @@ def _clean_event(event: Event) -> Event:
     for key, value in attrs.items():
         if isinstance(value, str):
             cleaned[key] = mask_text(value)
-        elif isinstance(value, (bool, int, float)) or value is None:
+        elif isinstance(value, (bool, int, float, tuple, list)) or value is None:
             cleaned[key] = value
         else:
             cleaned[key] = json.dumps(to_jsonable(value))

@@ -36,7 +36,7 @@ def current_session() -> SessionInfo | None:
     return _current.get()
 
 
-class session:  # noqa: N801 - used like a function, as `with llmtrace.session(...)`
+class session:
     """Stamp every trace begun inside the block with a session id (and user, and tags).
 
     MLflow shows them as the trace's session (``mlflow.trace.session``) and user

@@ -80,8 +80,8 @@ class SpanHandle:
 
     @property
     def is_recording(self) -> bool:
-        """True: this span will be exported."""
-        return True
+        """True when this span will be exported (False when sampled out)."""
+        return self._span.is_recording()
 
     def set_inputs(self, inputs: Any) -> None:
         """Record the span's inputs (any JSON-able value; serialized off the caller's thread)."""
@@ -187,14 +187,17 @@ def start_span(
     payload: SpanPayload,
     attributes: Mapping[str, Any] | None = None,
 ) -> SpanHandle | None:
-    """Start a span (not made current). None when tracing is off or sampled out."""
+    """Start a span (not made current). None when tracing is off.
+
+    A span sampled out still gets a handle (``is_recording`` False) so that, made current, it
+    carries the sampling decision to its children; its payload is never registered.
+    """
     tracer = _runtime.tracer()
     if tracer is None:
         return None
     span = tracer.start_span(name)
     if not span.is_recording():
-        span.end()
-        return None
+        return SpanHandle(span, payload)
     register(span.get_span_context().span_id, payload)
     handle = SpanHandle(span, payload)
     if attributes:
@@ -202,7 +205,7 @@ def start_span(
     return handle
 
 
-class span:  # noqa: N801 - used like a function: `with llmtrace.span(...)`
+class span:
     """Trace a block of code as one span (``with`` or ``async with``).
 
     The block's exception is recorded on the span and passes through unchanged. Nested spans
@@ -250,7 +253,7 @@ class span:  # noqa: N801 - used like a function: `with llmtrace.span(...)`
                 handle.set_inputs(self.inputs)
             self._token = otel_context.attach(otel_trace.set_span_in_context(handle._span))
             self._handle = handle
-            return handle
+            return handle if handle.is_recording else NOOP_SPAN
         except Exception as exc:
             warn_once("span-start", "llmtrace could not start span %r: %r", self._name, exc)
             return NOOP_SPAN

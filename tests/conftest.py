@@ -1,0 +1,130 @@
+"""Shared fixtures: a real SQLite store, an in-memory exporter, a real `mlflow server`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import llmtrace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_llmtrace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with no pipeline and no llmtrace/MLflow variables from the shell."""
+    for name in list(os.environ):
+        if name.startswith(("LLMTRACE_", "OTEL_")) or name in (
+            "MLFLOW_TRACKING_URI",
+            "MLFLOW_EXPERIMENT_NAME",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    llmtrace.shutdown()
+    yield
+    llmtrace.shutdown()
+
+
+@pytest.fixture
+def memory() -> InMemorySpanExporter:
+    """llmtrace exporting only to OpenTelemetry's in-memory exporter (no MLflow)."""
+    exporter = InMemorySpanExporter()
+    llmtrace.configure(export_to_mlflow=False, exporters=[exporter], schedule_delay_ms=10)
+    return exporter
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    """A fresh SQLite MLflow store in a temp folder, configured as llmtrace's store."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    llmtrace.configure(tracking_uri=uri, experiment="tests", schedule_delay_ms=20)
+    return uri
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {proc.returncode}")
+        try:
+            if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"mlflow server at {url} not healthy after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 (free port, temp SQLite backend); yields its URL."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    log = open(folder / "server.log", "wb")
+    proc = subprocess.Popen(
+        [
+            mlflow_bin,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--default-artifact-root",
+            str(folder / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(url, proc, timeout=180)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("http", marks=pytest.mark.slow)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """llmtrace configured against a fresh SQLite store, then against the real server."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    else:
+        uri = request.getfixturevalue("mlflow_server")
+    experiment = f"tests-{uuid.uuid4().hex[:8]}"
+    llmtrace.configure(tracking_uri=uri, experiment=experiment, schedule_delay_ms=20)
+    return uri
