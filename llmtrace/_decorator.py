@@ -101,12 +101,11 @@ def trace(
     return decorate
 
 
-def _skips_first(fn: Callable[..., Any]) -> bool:
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
     try:
-        params = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return False
-    return bool(params) and params[0] in ("self", "cls")
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none
+        return None
 
 
 def _wrap(
@@ -118,7 +117,10 @@ def _wrap(
     capture_outputs: bool,
     reducer: Callable[[list[Any]], Any] | None,
 ) -> Callable[..., Any]:
-    skip_first = _skips_first(fn)
+    sig = _signature(fn)
+    params = list(sig.parameters) if sig is not None else []
+    skip_first = bool(params) and params[0] in ("self", "cls")
+    func_name = getattr(fn, "__name__", span_name)
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanHandle | None:
         try:
@@ -131,7 +133,8 @@ def _wrap(
                 recorded = None
             payload = SpanPayload(
                 kind,
-                func=fn,
+                func_name=func_name,
+                sig=sig,
                 args=recorded,
                 skip_first=skip_first,
                 capture_inputs=capture_inputs,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import Status
+from opentelemetry.trace import Status, StatusCode
 
 from . import _semconv as sc
 from ._config import Config
@@ -21,6 +21,7 @@ from ._kinds import SpanKind
 from ._serialize import dump_json, mask_text, to_jsonable
 
 _MISSING: Any = object()
+_OK = Status(StatusCode.OK)
 
 
 def snapshot(value: Any) -> Any:
@@ -59,10 +60,11 @@ class SpanPayload:
         "capture_inputs",
         "capture_outputs",
         "extra",
-        "func",
+        "func_name",
         "inputs",
         "kind",
         "outputs",
+        "sig",
         "skip_first",
     )
 
@@ -70,14 +72,16 @@ class SpanPayload:
         self,
         kind: SpanKind,
         *,
-        func: Callable[..., Any] | None = None,
+        func_name: str | None = None,
+        sig: inspect.Signature | None = None,
         args: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
         skip_first: bool = False,
         capture_inputs: bool = True,
         capture_outputs: bool = True,
     ) -> None:
         self.kind = kind
-        self.func = func
+        self.func_name = func_name
+        self.sig = sig
         self.args = args
         self.skip_first = skip_first
         self.capture_inputs = capture_inputs
@@ -90,11 +94,7 @@ class SpanPayload:
 def _bound_inputs(payload: SpanPayload) -> Any:
     assert payload.args is not None
     args, kwargs = payload.args
-    func = payload.func
-    try:
-        sig = inspect.signature(func) if func is not None else None
-    except (TypeError, ValueError):
-        sig = None
+    sig = payload.sig
     if sig is None:
         return {"args": list(args), "kwargs": kwargs}
     bound = sig.bind_partial(*args, **kwargs)
@@ -173,8 +173,8 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
 
     if payload is not None:
         attrs[sc.MLFLOW_SPAN_TYPE] = payload.kind.value
-        if payload.func is not None:
-            attrs.setdefault(sc.MLFLOW_FUNCTION_NAME, getattr(payload.func, "__name__", "?"))
+        if payload.func_name is not None:
+            attrs.setdefault(sc.MLFLOW_FUNCTION_NAME, payload.func_name)
         if payload.capture_inputs and config.capture_content:
             inputs = payload.inputs
             if inputs is _MISSING and payload.args is not None:
@@ -201,7 +201,9 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
 
     events = [_clean_event(event) for event in span.events]
     status = span.status
-    if status.description:
+    if payload is not None and status.status_code is StatusCode.UNSET:
+        status = _OK
+    elif status.description:
         status = Status(status.status_code, mask_text(status.description))
     copy = ReadableSpan(
         name=span.name,

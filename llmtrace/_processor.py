@@ -68,9 +68,10 @@ class BatchingProcessor(SpanProcessor):
         self._delay = config.schedule_delay_ms / 1000.0
         self._wake = threading.Event()
         self._cond = threading.Condition()
-        self._count_lock = threading.Lock()
-        self._enqueued = 0
-        self._handled = 0
+        self._count_lock = threading.Lock()  # rare paths only: drops, failures, stats
+        self._pop_lock = threading.Lock()  # export thread vs flush, never the caller
+        self._popped = 0  # spans taken off the queue by the export thread
+        self._handled = 0  # ... and finished with (exported or failed)
         self._exported = 0
         self._dropped = 0
         self._failed = 0
@@ -98,20 +99,13 @@ class BatchingProcessor(SpanProcessor):
             discard(span.context.span_id)
             self._drop(1, f"export queue full ({self._max} spans)")
             return
-        self._queue.append(span)
-        with self._count_lock:
-            self._enqueued += 1
+        self._queue.append(span)  # lock-free: deque.append is atomic
         if len(self._queue) >= self._batch:
             self._wake.set()
 
-    def _drop(self, n: int, why: str, *, enqueued: bool = False) -> None:
+    def _drop(self, n: int, why: str) -> None:
         with self._count_lock:
-            if not enqueued:
-                self._enqueued += n
             self._dropped += n
-        with self._cond:
-            self._handled += n
-            self._cond.notify_all()
         self._warn_once(why, "llmtrace dropped spans: %s (counted in llmtrace.stats())", why)
 
     # -- export thread ---------------------------------------------------------------------
@@ -130,8 +124,10 @@ class BatchingProcessor(SpanProcessor):
     def _drain(self) -> None:
         while self._queue:
             batch: list[ReadableSpan] = []
-            while self._queue and len(batch) < self._batch:
-                batch.append(self._queue.popleft())
+            with self._pop_lock:
+                while self._queue and len(batch) < self._batch:
+                    batch.append(self._queue.popleft())
+                self._popped += len(batch)
             try:
                 self._export(batch)
             except Exception as exc:  # never let the export thread die
@@ -194,8 +190,8 @@ class BatchingProcessor(SpanProcessor):
     # -- control ---------------------------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything enqueued so far; True when done within the timeout."""
-        with self._count_lock:
-            target = self._enqueued
+        with self._pop_lock:
+            target = self._popped + len(self._queue)
         deadline = time.monotonic() + timeout_millis / 1000.0
         self._wake.set()
         with self._cond:
@@ -221,12 +217,16 @@ class BatchingProcessor(SpanProcessor):
         self._shutdown = True
         self._wake.set()
         self._thread.join(timeout_millis / 1000.0)
-        left = len(self._queue)
-        if left:
-            for span in self._queue:
-                discard(span.context.span_id)
-            self._drop(left, "llmtrace shut down before these spans were exported", enqueued=True)
+        with self._pop_lock:
+            left = list(self._queue)
             self._queue.clear()
+            self._popped += len(left)
+        if left:
+            for span in left:
+                discard(span.context.span_id)
+            self._drop(len(left), "llmtrace shut down before these spans were exported")
+            with self._cond:
+                self._handled += len(left)
         for exporter in self._exporters:
             try:
                 exporter.shutdown()
@@ -234,9 +234,11 @@ class BatchingProcessor(SpanProcessor):
                 logger.debug("exporter shutdown failed: %r", exc)
 
     def stats(self) -> Stats:
+        with self._pop_lock:
+            accepted = self._popped + len(self._queue)
         with self._count_lock:
             return Stats(
-                enqueued=self._enqueued,
+                enqueued=accepted + self._dropped,
                 exported=self._exported,
                 dropped=self._dropped,
                 failed=self._failed,

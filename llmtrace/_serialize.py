@@ -42,15 +42,22 @@ SECRET_KEYS = frozenset(
     }
 )
 
-#: Secret-looking substrings inside free text.
-_SECRET_PATTERNS = [
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),  # OpenAI / Anthropic style keys
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),  # bearer tokens
-    re.compile(r"(?i)\b(?:api[_-]?key|authorization)\s*[:=]\s*['\"]?[^\s'\",}]{6,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"),  # GitHub tokens
-    re.compile(r"\borg-[A-Za-z0-9]{16,}\b"),  # OpenAI organization ids
-]
+#: Secret-looking substrings inside free text, as one alternation (one pass per string).
+_SECRET_RE = re.compile(
+    "|".join(
+        [
+            r"\bsk-[A-Za-z0-9_\-]{8,}",  # OpenAI / Anthropic style keys
+            r"(?i:\bbearer\s+[A-Za-z0-9._~+/=\-]{8,})",  # bearer tokens
+            (
+                r"(?i:\b(?:api[_-]?key|authorization)\s*[:=]\s*['\"]?"
+                r"(?:(?:bearer|basic|token)\s+)?[^\s'\",}]{6,})"
+            ),
+            r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key ids
+            r"\bgh[pousr]_[A-Za-z0-9]{20,}\b",  # GitHub tokens
+            r"\borg-[A-Za-z0-9]{16,}\b",  # OpenAI organization ids
+        ]
+    )
+)
 
 
 def mask_text(text: str) -> str:
@@ -62,9 +69,7 @@ def mask_text(text: str) -> str:
     """
     if len(text) < 8:
         return text
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    return text
+    return _SECRET_RE.sub(REDACTED, text)
 
 
 def _is_secret_key(key: str) -> bool:

@@ -138,9 +138,7 @@ class SpanHandle:
             return
         self._ended = True
         try:
-            if self._span.status.status_code is StatusCode.UNSET:  # type: ignore[attr-defined]
-                self._span.set_status(Status(StatusCode.OK))
-            self._span.end()
+            self._span.end()  # UNSET becomes OK on the export thread
         except Exception as exc:
             warn_once("end", "llmtrace could not end a span: %r", exc)
 
