@@ -39,6 +39,7 @@ class Config:
     exit_flush_timeout_s: float = 60.0
     export_retries: int = 3
     service_name: str = field(default="llmtrace-app")
+    otlp_endpoint: str | None = None
 
 
 def default_tracking_uri(cwd: str | os.PathLike[str] | None = None) -> str:
@@ -165,6 +166,15 @@ def resolve(
 
     export_to_mlflow = pick("export_to_mlflow", "LLMTRACE_EXPORT_TO_MLFLOW")
 
+    otlp_endpoint = pick("otlp_endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if otlp_endpoint is None and (base := _env(env, "OTEL_EXPORTER_OTLP_ENDPOINT")):
+        otlp_endpoint = base.rstrip("/") + "/v1/traces"  # as the OTLP spec derives it
+    if otlp_endpoint is not None and not str(otlp_endpoint).startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"otlp_endpoint must be an http(s):// URL of an OTLP/HTTP receiver, "
+            f"got {otlp_endpoint!r}"
+        )
+
     return Config(
         tracking_uri=tracking_uri,
         experiment=experiment.strip() if isinstance(experiment, str) else None,
@@ -213,4 +223,5 @@ def resolve(
             "export_retries", pick("export_retries", "LLMTRACE_EXPORT_RETRIES") or 3, 0
         ),
         service_name=str(pick("service_name", "OTEL_SERVICE_NAME") or "llmtrace-app"),
+        otlp_endpoint=otlp_endpoint,
     )

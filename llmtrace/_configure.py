@@ -30,6 +30,7 @@ def configure(
     schedule_delay_ms: int | None = None,
     exit_flush_timeout_s: float | None = None,
     service_name: str | None = None,
+    otlp_endpoint: str | None = None,
 ) -> Config:
     """Set how llmtrace traces and where it stores; every argument is optional.
 
@@ -48,6 +49,8 @@ def configure(
     max_queue_size          LLMTRACE_MAX_QUEUE_SIZE, OTEL_BSP_MAX_QUEUE_SIZE 100000
     ======================  ==========================================  =======================
 
+    ``otlp_endpoint`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``)
+    also sends every span as OTLP/HTTP to a collector (needs ``llmtrace[otlp]``).
     ``redact`` is called with each inputs/outputs/attribute value (already JSON-shaped, secrets
     already masked) and returns what to store. ``exporters`` are extra OpenTelemetry span
     exporters (e.g. OTLP to a collector) fed the same enriched spans. ``tracer_provider`` makes
@@ -77,6 +80,7 @@ def configure(
             "schedule_delay_ms": schedule_delay_ms,
             "exit_flush_timeout_s": exit_flush_timeout_s,
             "service_name": service_name,
+            "otlp_endpoint": otlp_endpoint,
         }.items()
         if value is not None
     }

@@ -44,6 +44,8 @@ class _Pipeline:
             )
             exporters.append(self.mlflow_exporter)
         exporters.extend(config.exporters)
+        if config.otlp_endpoint:
+            exporters.append(_otlp_exporter(config.otlp_endpoint))
         self.processor = BatchingProcessor(exporters, config)
         if config.tracer_provider is not None:
             self.provider = config.tracer_provider
@@ -70,6 +72,17 @@ class _Pipeline:
                 self.provider.shutdown()
             except Exception as exc:
                 logger.debug("provider shutdown failed: %r", exc)
+
+
+def _otlp_exporter(endpoint: str) -> Any:
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise ImportError(
+            "sending spans to an OTLP endpoint needs the OTLP exporter: "
+            "pip install 'llmtrace[otlp]'"
+        ) from exc
+    return OTLPSpanExporter(endpoint=endpoint)
 
 
 _lock = threading.RLock()
