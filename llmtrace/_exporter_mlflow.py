@@ -193,6 +193,11 @@ class MlflowSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
 
+    def after_fork(self) -> None:
+        """Drop connections inherited from the parent process (re-created on next export)."""
+        self._store = None
+        self._http = None
+
     def shutdown(self) -> None:
         if self._http is not None:
             self._http.close()

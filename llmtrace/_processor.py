@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +83,29 @@ class BatchingProcessor(SpanProcessor):
         self._shutdown = False
         self._thread = threading.Thread(target=self._run, name="llmtrace-export", daemon=True)
         self._thread.start()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _reinit_in_child(ref))
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's queue and thread are not ours; start afresh."""
+        self._queue = collections.deque()
+        self._wake = threading.Event()
+        self._cond = threading.Condition()
+        self._count_lock = threading.Lock()
+        self._pop_lock = threading.Lock()
+        self._popped = self._handled = self._exported = 0
+        self._dropped = self._failed = self._ser_errors = 0
+        self._last_error = None
+        for exporter in self._exporters:
+            reset = getattr(exporter, "after_fork", None)
+            if callable(reset):
+                reset()
+        if not self._shutdown:
+            self._thread = threading.Thread(
+                target=self._run, name="llmtrace-export", daemon=True
+            )
+            self._thread.start()
 
     # -- caller's thread -------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -247,3 +272,8 @@ class BatchingProcessor(SpanProcessor):
                 last_error=self._last_error,
             )
 
+
+def _reinit_in_child(ref: weakref.ref[BatchingProcessor]) -> None:
+    processor = ref()
+    if processor is not None:
+        processor._after_fork()
