@@ -90,6 +90,7 @@ _pipeline: _Pipeline | None = None
 _pending: dict[str, Any] | None = None  # configure() arguments not yet started
 _disabled = False
 _hooks_installed = False
+_sigterm_installed = False
 _open_generators: weakref.WeakSet[Any] = weakref.WeakSet()
 _tracer: otel_trace.Tracer | None = None  # fast-path cache of the pipeline's tracer
 
@@ -103,6 +104,8 @@ def configure(**options: Any) -> Config:
         _tracer = None
         _pending = dict(options)
         _disabled = not config.enabled
+        if config.enabled:
+            _install_hooks()
     if old is not None:
         old.shutdown(timeout_s=30.0)
     return config
@@ -233,15 +236,21 @@ def _at_exit() -> None:
 
 
 def _install_hooks() -> None:
-    """atexit flush, and a SIGTERM handler that flushes then chains the previous one."""
-    global _hooks_installed
-    if _hooks_installed:
+    """atexit flush, and a SIGTERM handler that flushes then chains the previous one.
+
+    Signal handlers can only be set from the main thread: when the pipeline starts elsewhere,
+    the SIGTERM hook waits for the next `configure()` or start on the main thread.
+    """
+    global _hooks_installed, _sigterm_installed
+    if not _hooks_installed:
+        _hooks_installed = True
+        atexit.register(_at_exit)
+    if _sigterm_installed:
         return
-    _hooks_installed = True
-    atexit.register(_at_exit)
     if threading.current_thread() is not threading.main_thread():
-        logger.debug("not on the main thread: SIGTERM flush not installed")
+        logger.debug("not on the main thread: SIGTERM flush not installed yet")
         return
+    _sigterm_installed = True
     try:
         previous = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _make_sigterm_handler(previous))
