@@ -66,10 +66,20 @@ def to_mlflow_span(span: ReadableSpan) -> Any:
 
 
 def _retryable(exc: BaseException) -> bool:
-    text = str(exc).lower()
+    """Transient: a locked SQLite file, a deadlock, a connection error, 429/5xx, a timeout."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    text = f"{type(exc).__name__} {exc}".lower()
     return any(
         needle in text
-        for needle in ("database is locked", "deadlock", "timeout", "temporarily", "connection")
+        for needle in (
+            "database is locked",
+            "deadlock",
+            "timeout",
+            "timed out",
+            "temporarily",
+            "connection",
+        )
     )
 
 
@@ -106,11 +116,42 @@ class MlflowSpanExporter(SpanExporter):
     def experiment_id(self) -> str:
         """Resolve (creating if needed) the experiment's id; cached."""
         if self._experiment_id is None:
-            self._experiment_id = resolve_experiment_id(self.tracking_uri, self.experiment)
-            from . import _runtime  # MLflow registered its exit hooks: run ours before them
+            if self._is_http:  # our own short-timeout calls, not MLflow's minutes of retries
+                self._experiment_id = self._with_retries(self._http_experiment_id)
+            else:
+                self._experiment_id = resolve_experiment_id(self.tracking_uri, self.experiment)
+                from . import _runtime  # MLflow registered its exit hooks: run ours first
 
-            _runtime.reregister_exit_hook()
+                _runtime.reregister_exit_hook()
         return self._experiment_id
+
+    def _session(self) -> Any:
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+            self._http.headers.update(_auth_headers())
+        return self._http
+
+    def _http_experiment_id(self) -> str:
+        base = self.tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments"
+        name = self.experiment or "Default"
+        http = self._session()
+        got = http.get(
+            f"{base}/get-by-name", params={"experiment_name": name}, timeout=self.timeout_s
+        )
+        if got.status_code == 200:
+            return str(got.json()["experiment"]["experiment_id"])
+        if got.status_code != 404:
+            _raise_for_status(got)
+        made = http.post(f"{base}/create", json={"name": name}, timeout=self.timeout_s)
+        if made.status_code == 200:
+            return str(made.json()["experiment_id"])
+        again = http.get(  # created meanwhile by another process
+            f"{base}/get-by-name", params={"experiment_name": name}, timeout=self.timeout_s
+        )
+        _raise_for_status(again)
+        return str(again.json()["experiment"]["experiment_id"])
 
     def _local_store(self) -> Any:
         if self._store is None:
@@ -150,11 +191,10 @@ class MlflowSpanExporter(SpanExporter):
                 ok = False
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
-    def _with_retries(self, write: Any, experiment_id: str, spans: list[Any]) -> None:
+    def _with_retries(self, call: Any, *args: Any) -> Any:
         for attempt in range(self.retries + 1):
             try:
-                write(experiment_id, spans)
-                return
+                return call(*args)
             except Exception as exc:
                 if attempt >= self.retries or not _retryable(exc):
                     raise
@@ -166,29 +206,20 @@ class MlflowSpanExporter(SpanExporter):
         self._local_store().log_spans(experiment_id, spans)
 
     def _post(self, experiment_id: str, spans: list[Any]) -> None:
-        import requests
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
         )
 
-        if self._http is None:
-            self._http = requests.Session()
-            self._http.headers.update(_auth_headers())
         request = ExportTraceServiceRequest()
         scope_spans = request.resource_spans.add().scope_spans.add()
         scope_spans.spans.extend(span.to_otel_proto() for span in spans)
-        response = self._http.post(
+        response = self._session().post(
             self.tracking_uri.rstrip("/") + OTLP_PATH,
             data=request.SerializeToString(),
             headers={"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id},
             timeout=self.timeout_s,
         )
-        if response.status_code >= 400:
-            kind = "temporarily unavailable" if response.status_code in (429, 502, 503, 504) else ""
-            raise RuntimeError(
-                f"MLflow server answered HTTP {response.status_code} {kind}: "
-                f"{response.text[:200]}"
-            )
+        _raise_for_status(response)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
@@ -201,6 +232,15 @@ class MlflowSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         if self._http is not None:
             self._http.close()
+
+
+def _raise_for_status(response: Any) -> None:
+    if response.status_code < 400:
+        return
+    kind = "temporarily unavailable" if response.status_code in (429, 502, 503, 504) else ""
+    raise RuntimeError(
+        f"MLflow server answered HTTP {response.status_code} {kind}: {response.text[:200]}"
+    )
 
 
 def _auth_headers() -> dict[str, str]:
