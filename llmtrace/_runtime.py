@@ -59,6 +59,7 @@ class _Pipeline:
             self.provider = TracerProvider(
                 sampler=sampler,
                 resource=Resource.create({"service.name": config.service_name}),
+                shutdown_on_exit=False,  # our _at_exit ends open generators, then flushes
             )
             self.owns_provider = True
         self.provider.add_span_processor(self.processor)

@@ -120,11 +120,18 @@ class SpanHandle:
     def record_exception(self, exception: BaseException, *, set_error: bool = True) -> None:
         """Record an exception event (type, message, stacktrace) and mark the span as failed."""
         try:
-            self._span.record_exception(exception)
-            if set_error:
-                self._span.set_status(
-                    Status(StatusCode.ERROR, f"{type(exception).__name__}: {exception}")
+            try:
+                self._span.record_exception(exception)
+                message = f"{type(exception).__name__}: {exception}"
+            except Exception as exc:  # e.g. the exception's own __str__ raises
+                warn_once("record_exception", "llmtrace could not record an exception: %r", exc)
+                message = f"{type(exception).__name__}: <str() failed>"
+                self._span.add_event(
+                    "exception",
+                    {"exception.type": type(exception).__qualname__, "exception.message": message},
                 )
+            if set_error:
+                self._span.set_status(Status(StatusCode.ERROR, message))
         except Exception as exc:
             warn_once("record_exception", "llmtrace could not record an exception: %r", exc)
 
