@@ -9,18 +9,52 @@ Example:
     >>> llmtrace.flush()
 """
 
+from ._artifacts import (
+    download_artifacts,
+    list_artifacts,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_table,
+)
 from ._config import Config
 from ._configure import configure
 from ._context import ContextThreadPoolExecutor, extract_traceparent, inject_traceparent
 from ._decorator import trace
-from ._errors import ConfigurationError, LLMTraceError, TraceNotFoundError
+from ._errors import (
+    ConfigurationError,
+    InvalidValueError,
+    LLMTraceError,
+    ModelNotFoundError,
+    RunNotFoundError,
+    TraceNotFoundError,
+    TrackingError,
+)
 from ._exporter_mlflow import MlflowSpanExporter
 from ._kinds import SpanKind
+from ._models import autolog, load_model, log_model, register_model
 from ._processor import Stats
 from ._read import get_trace, search_traces
 from ._runtime import current_config, flush, shutdown, stats
 from ._session import session
 from ._span import NoOpSpan, SpanHandle, current_span, span
+from ._tracking import (
+    active_run,
+    client,
+    end_run,
+    get_run,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    search_runs,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
 
 __version__ = "0.1.0"
 
@@ -28,24 +62,64 @@ __all__ = [
     "Config",
     "ConfigurationError",
     "ContextThreadPoolExecutor",
+    "InvalidValueError",
     "LLMTraceError",
     "MlflowSpanExporter",
+    "ModelNotFoundError",
     "NoOpSpan",
+    "RunNotFoundError",
     "SpanHandle",
     "SpanKind",
     "Stats",
     "TraceNotFoundError",
+    "TrackingError",
+    "active_run",
+    "autolog",
+    "client",
     "configure",
     "current_config",
     "current_span",
+    "download_artifacts",
+    "end_run",
     "extract_traceparent",
     "flush",
+    "get_run",
     "get_trace",
     "inject_traceparent",
+    "list_artifacts",
+    "load_model",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "log_table",
+    "register_model",
+    "search_runs",
     "search_traces",
     "session",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
     "shutdown",
     "span",
+    "start_run",
     "stats",
     "trace",
 ]
+
+_SUBPACKAGES = frozenset({"openai", "prompts"})
+
+
+def __getattr__(name: str) -> object:
+    """Import optional layers (``llmtrace.openai``) on first use, keeping the import light."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _semconv as sc
+from ._runlink import http_linker, link_to_runs
 
 logger = logging.getLogger("llmtrace")
 
@@ -203,7 +204,12 @@ class MlflowSpanExporter(SpanExporter):
                 time.sleep(delay)
 
     def _log_local(self, experiment_id: str, spans: list[Any]) -> None:
-        self._local_store().log_spans(experiment_id, spans)
+        store = self._local_store()
+        store.log_spans(experiment_id, spans)
+        link_to_runs(spans, store.link_traces_to_run)  # traces begun in an MLflow run
+        from .prompts._link import link_stored  # prompt versions used inside these traces
+
+        link_stored(spans, lambda: store)
 
     def _post(self, experiment_id: str, spans: list[Any]) -> None:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -220,6 +226,10 @@ class MlflowSpanExporter(SpanExporter):
             timeout=self.timeout_s,
         )
         _raise_for_status(response)
+        link_to_runs(spans, http_linker(self._session(), self.tracking_uri, self.timeout_s))
+        from .prompts._link import link_stored
+
+        link_stored(spans, self._local_store)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True

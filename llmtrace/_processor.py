@@ -25,6 +25,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._config import Config
 from ._payload import discard, enrich
+from ._runlink import active_run_id
+from ._semconv import LLMTRACE_RUN_ID
 from ._session import current_session
 
 logger = logging.getLogger("llmtrace")
@@ -114,6 +116,9 @@ class BatchingProcessor(SpanProcessor):
             session = current_session()
             if session is not None:
                 span.set_attributes(session.attributes)
+            run_id = active_run_id()  # linked to that MLflow run once exported
+            if run_id is not None:
+                span.set_attribute(LLMTRACE_RUN_ID, run_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._shutdown:

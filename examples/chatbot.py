@@ -1,0 +1,286 @@
+"""A multi-turn support chatbot with a tool, traced with llmtrace.openai; one session.
+
+Each user turn is one trace: an AGENT span ("reply"), an LLM span per model call (request,
+messages, tool calls, tokens, cost) and a TOOL span per order lookup. All turns share one
+session, so MLflow shows them as one conversation. The last turn is streamed.
+
+    python examples/chatbot.py
+
+With OPENAI_API_KEY set it talks to the real OpenAI API (model: CHATBOT_MODEL, default
+gpt-4o-mini). Without it, the script starts a LOCAL STAND-IN on 127.0.0.1 that speaks the
+OpenAI chat API with canned answers, so you can see real traces offline: the stand-in is not a
+model, and says so in every answer. Traces land in ./mlflow.db (`mlflow ui` -> Traces tab).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from openai import OpenAI
+
+import llmtrace
+import llmtrace.openai
+
+MODEL = os.environ.get("CHATBOT_MODEL", "gpt-4o-mini")
+SYSTEM = "You are the support assistant of an online shop. Use lookup_order for order questions."
+ORDERS = {
+    "A-1001": {"status": "shipped", "carrier": "DHL", "eta": "Thursday"},
+    "B-2002": {"status": "preparing", "carrier": None, "eta": "next week"},
+}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Status, carrier and delivery estimate of an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string", "description": "e.g. A-1001"}},
+                "required": ["order_id"],
+            },
+        },
+    }
+]
+USER_TURNS = [
+    "Hi! Where is my order A-1001?",
+    "And when will it arrive?",
+    "Great, thanks. What about B-2002?",
+]
+
+
+@llmtrace.trace(kind="TOOL")
+def lookup_order(order_id: str) -> dict[str, Any]:
+    """The tool: look an order up in the shop's database."""
+    return ORDERS.get(order_id.upper(), {"error": f"no order {order_id}"})
+
+
+@llmtrace.trace(kind="AGENT")
+def reply(client: OpenAI, history: list[dict[str, Any]], text: str, stream: bool = False) -> str:
+    """Answer one user turn, calling the tool as often as the model asks."""
+    history.append({"role": "user", "content": text})
+    for _ in range(4):
+        if stream:
+            message = _streamed(client, history)
+        else:
+            response = client.chat.completions.create(
+                model=MODEL, messages=history, tools=TOOLS, temperature=0
+            )
+            message = response.choices[0].message.to_dict(exclude_none=True)
+        history.append(message)
+        calls = message.get("tool_calls") or []
+        if not calls:
+            return str(message.get("content") or "")
+        for call in calls:
+            result = lookup_order(**json.loads(call["function"]["arguments"]))
+            history.append(
+                {"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)}
+            )
+    return "Sorry, I could not finish that."
+
+
+def _streamed(client: OpenAI, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """One streamed call, printed as it arrives; returns the assembled assistant message."""
+    text, calls = "", {}
+    stream = client.chat.completions.create(
+        model=MODEL, messages=history, tools=TOOLS, temperature=0, stream=True
+    )
+    for chunk in stream:
+        delta = chunk.choices[0].delta
+        if delta.content:
+            print(("" if text else "bot> ") + delta.content, end="", flush=True)
+            text += delta.content
+        for tc in delta.tool_calls or ():
+            slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+            slot["id"] = tc.id or slot["id"]
+            if tc.function:
+                slot["name"] += tc.function.name or ""
+                slot["arguments"] += tc.function.arguments or ""
+    if text:
+        print("  (streamed)")
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+            }
+            for c in calls.values()
+        ]
+    return message
+
+
+# -- LOCAL STAND-IN for the OpenAI API (used only without OPENAI_API_KEY) --------------------
+# Not a model: canned rules that speak the chat-completions protocol (tool calls, streaming,
+# token usage), so that the traces above are real llmtrace traces of real HTTP calls.
+
+STANDIN_MODEL = "local-stand-in"
+ORDER_ID = re.compile(r"\b[A-Z]-\d{4}\b")
+
+
+def _standin_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    last = messages[-1]
+    if last.get("role") == "tool":
+        info = json.loads(last["content"])
+        if "error" in info:
+            text = f"I could not find that order ({info['error']})."
+        else:
+            carrier = f" with {info['carrier']}" if info.get("carrier") else ""
+            text = f"Your order is {info['status']}{carrier}; expected {info['eta']}."
+        return {"role": "assistant", "content": f"[stand-in] {text}"}
+    text = str(last.get("content") or "")
+    said = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+    found = ORDER_ID.findall(text) or (ORDER_ID.findall(said) if "arrive" in text.lower() else [])
+    if found:
+        order = found[-1]
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_{uuid.uuid4().hex[:8]}",
+                    "type": "function",
+                    "function": {
+                        "name": "lookup_order",
+                        "arguments": json.dumps({"order_id": order}),
+                    },
+                }
+            ],
+        }
+    return {"role": "assistant", "content": "[stand-in] Happy to help!"}
+
+
+def _usage(messages: list[dict[str, Any]], message: dict[str, Any]) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content") or "").split()) + 4 for m in messages)
+    completion = len(json.dumps(message).split())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _chunks(body: dict[str, Any], message: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    base = {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": STANDIN_MODEL,
+    }
+    yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    for word in re.findall(r"\S+\s*", message.get("content") or ""):
+        yield {**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+    for i, call in enumerate(message.get("tool_calls") or ()):
+        yield {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": i, **call}]}, "finish_reason": None}
+            ],
+        }
+    reason = "tool_calls" if message.get("tool_calls") else "stop"
+    yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield {**base, "choices": [], "usage": _usage(body["messages"], message)}
+
+
+class _StandInHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        message = _standin_answer(body["messages"])
+        if body.get("stream"):
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            for chunk in _chunks(body, message):
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                time.sleep(0.02)  # so time-to-first-token means something
+            self.wfile.write(b"data: [DONE]\n\n")
+            return
+        reason = "tool_calls" if message.get("tool_calls") else "stop"
+        data = json.dumps(
+            {
+                "id": "chatcmpl-standin",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": STANDIN_MODEL,
+                "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+                "usage": _usage(body["messages"], message),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def local_stand_in() -> Iterator[str]:
+    """Serve the stand-in on 127.0.0.1 (a free port) for the block; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def chat(client: OpenAI) -> str:
+    """Run the conversation as one session; returns the session id."""
+    session_id = f"chatbot-{uuid.uuid4().hex[:8]}"
+    history: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
+    with llmtrace.session(session_id, user="demo-user"):
+        for i, text in enumerate(USER_TURNS):
+            print(f"you> {text}")
+            streamed = i == len(USER_TURNS) - 1
+            answer = reply(client, history, text, stream=streamed)
+            if not streamed:
+                print(f"bot> {answer}")
+    return session_id
+
+
+def main() -> None:
+    if os.environ.get("OPENAI_API_KEY"):
+        print(f"Using the real OpenAI API (model {MODEL}).")
+        session_id = chat(llmtrace.openai.wrap(OpenAI()))
+    else:
+        print(
+            "*** No OPENAI_API_KEY: using a LOCAL STAND-IN server on 127.0.0.1 with canned\n"
+            "*** answers (not a model). Set OPENAI_API_KEY to talk to the real API.\n"
+        )
+        with local_stand_in() as base_url:
+            client = OpenAI(base_url=base_url, api_key="stand-in-needs-no-key")
+            session_id = chat(llmtrace.openai.wrap(client))
+    llmtrace.flush()
+    traces = llmtrace.search_traces(f"metadata.`mlflow.trace.session` = '{session_id}'")
+    print(
+        f"\nSession {session_id}: {len(traces)} traces in {llmtrace.current_config().tracking_uri}"
+    )
+    for t in sorted(traces, key=lambda t: t.info.request_time):
+        usage = t.info.token_usage or {}
+        kinds = [s.span_type for s in t.data.spans]
+        print(
+            f"  {t.info.trace_id}: {kinds.count('LLM')} LLM call(s), {kinds.count('TOOL')} tool "
+            f"call(s), {usage.get('total_tokens', 0)} tokens"
+        )
+    print("See them: `mlflow ui` in this folder -> Traces tab (chat view, tools, tokens).")
+
+
+if __name__ == "__main__":
+    main()
