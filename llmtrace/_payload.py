@@ -18,7 +18,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import _semconv as sc
 from ._config import Config
 from ._kinds import SpanKind
-from ._serialize import dump_json, mask_text, to_jsonable
+from ._serialize import REDACTED, dump_json, is_secret_key, mask_text, to_jsonable
 
 _MISSING: Any = object()
 _OK = Status(StatusCode.OK)
@@ -199,12 +199,17 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
     if truncated:
         attrs[sc.LLMTRACE_TRUNCATED] = ",".join(truncated)
 
-    events = [_clean_event(event) for event in span.events]
+    secrets = _secret_arguments(payload) if payload is not None else []
+    if secrets:  # the value of an `api_key=` argument, echoed in an error message
+        for key, value in attrs.items():
+            if isinstance(value, str):
+                attrs[key] = _scrub(value, secrets)
+    events = [_clean_event(event, secrets) for event in span.events]
     status = span.status
     if payload is not None and status.status_code is StatusCode.UNSET:
         status = _OK
     elif status.description:
-        status = Status(status.status_code, mask_text(status.description))
+        status = Status(status.status_code, _scrub(mask_text(status.description), secrets))
     copy = ReadableSpan(
         name=span.name,
         context=span.context,
@@ -222,14 +227,45 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
     return copy, failed
 
 
-def _clean_event(event: Event) -> Event:
+def _secret_arguments(payload: SpanPayload) -> list[str]:
+    """String values the call passed under secret-looking names (``api_key=...``), longest first.
+
+    Masked by value everywhere in the span, so one echoed in an exception message is caught
+    even when it matches no known key pattern.
+    """
+    if payload.args is None:
+        return []
+    args, kwargs = payload.args
+    named: dict[str, Any] = dict(kwargs)
+    if args and payload.sig is not None:
+        try:
+            named.update(payload.sig.bind_partial(*args).arguments)
+        except TypeError:
+            pass
+    found = set()
+    for key, value in named.items():
+        values = value.items() if isinstance(value, Mapping) else [(key, value)]
+        for inner_key, inner in values:
+            if isinstance(inner, str) and len(inner) >= 6 and is_secret_key(str(inner_key)):
+                found.add(inner)
+    return sorted(found, key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _clean_event(event: Event, secrets: list[str] | None = None) -> Event:
     attrs = event.attributes or {}
     if not any(isinstance(v, str) for v in attrs.values()):
         return event
     cleaned = {}
     for key, value in attrs.items():
         if isinstance(value, str):
-            cleaned[key] = mask_text(value)
+            cleaned[key] = _scrub(mask_text(value), secrets or [])
         elif isinstance(value, (bool, int, float, tuple, list)) or value is None:
             cleaned[key] = value
         else:

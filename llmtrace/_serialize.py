@@ -72,7 +72,8 @@ def mask_text(text: str) -> str:
     return _SECRET_RE.sub(REDACTED, text)
 
 
-def _is_secret_key(key: str) -> bool:
+def is_secret_key(key: str) -> bool:
+    """True when a mapping key or argument name names a secret (``api_key``, ``Authorization``)."""
     return key.lower().replace("-", "_") in SECRET_KEYS
 
 
@@ -107,7 +108,7 @@ def _convert(value: Any, depth: int, seen: set[int]) -> Any:
         out: dict[str, Any] = {}
         for k, v in value.items():
             key = k if isinstance(k, str) else str(to_jsonable(k, nxt, seen))
-            out[key] = REDACTED if _is_secret_key(key) and v else to_jsonable(v, nxt, seen)
+            out[key] = REDACTED if is_secret_key(key) and v else to_jsonable(v, nxt, seen)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(v, nxt, seen) for v in value]

@@ -729,3 +729,23 @@ def test_normal_exit_flushes_every_trace(tmp_path: Path) -> None:
     _, err = proc.communicate()
     assert proc.returncode == 0, err[-2000:]
     _check_child_store(uri)
+
+
+def test_secret_argument_echoed_in_an_exception_is_masked_by_value() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    llmtrace.configure(export_to_mlflow=False, exporters=[exporter])
+    key = "abcd1234efgh5678ijkl"  # matches no known key pattern
+
+    @llmtrace.trace(name="login")
+    def login(user: str, api_key: str) -> None:
+        raise RuntimeError(f"key {key} rejected for {user}")
+
+    with pytest.raises(RuntimeError):
+        login("bob", key)
+    assert llmtrace.flush(10)
+    (span,) = exporter.get_finished_spans()
+    dumped = span.to_json()
+    assert key not in dumped
+    assert "rejected for bob" in dumped and "[REDACTED]" in dumped
