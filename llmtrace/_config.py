@@ -40,6 +40,7 @@ class Config:
     export_retries: int = 3
     service_name: str = field(default="llmtrace-app")
     otlp_endpoint: str | None = None
+    export_process: bool = True
 
 
 def default_tracking_uri(cwd: str | os.PathLike[str] | None = None) -> str:
@@ -166,6 +167,7 @@ def resolve(
 
     export_to_mlflow = pick("export_to_mlflow", "LLMTRACE_EXPORT_TO_MLFLOW")
 
+    export_process = pick("export_process", "LLMTRACE_EXPORT_PROCESS")
     otlp_endpoint = pick("otlp_endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if otlp_endpoint is None and (base := _env(env, "OTEL_EXPORTER_OTLP_ENDPOINT")):
         otlp_endpoint = base.rstrip("/") + "/v1/traces"  # as the OTLP spec derives it
@@ -224,4 +226,7 @@ def resolve(
         ),
         service_name=str(pick("service_name", "OTEL_SERVICE_NAME") or "llmtrace-app"),
         otlp_endpoint=otlp_endpoint,
+        export_process=(
+            True if export_process is None else _as_bool("export_process", export_process)
+        ),
     )

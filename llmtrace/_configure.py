@@ -31,6 +31,7 @@ def configure(
     exit_flush_timeout_s: float | None = None,
     service_name: str | None = None,
     otlp_endpoint: str | None = None,
+    export_process: bool | None = None,
 ) -> Config:
     """Set how llmtrace traces and where it stores; every argument is optional.
 
@@ -51,6 +52,9 @@ def configure(
 
     ``otlp_endpoint`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``)
     also sends every span as OTLP/HTTP to a collector (needs ``llmtrace[otlp]``).
+    ``export_process`` (``LLMTRACE_EXPORT_PROCESS``, default on) writes to a local SQL store
+    from a child process, so the store's Python work does not compete with the traced program
+    for the GIL; off, or when the child cannot start, spans are written from a thread.
     ``redact`` is called with each inputs/outputs/attribute value (already JSON-shaped, secrets
     already masked) and returns what to store. ``exporters`` are extra OpenTelemetry span
     exporters (e.g. OTLP to a collector) fed the same enriched spans. ``tracer_provider`` makes
@@ -81,6 +85,7 @@ def configure(
             "exit_flush_timeout_s": exit_flush_timeout_s,
             "service_name": service_name,
             "otlp_endpoint": otlp_endpoint,
+            "export_process": export_process,
         }.items()
         if value is not None
     }

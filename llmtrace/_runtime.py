@@ -33,15 +33,22 @@ TRACER_NAME = "llmtrace"
 
 class _Pipeline:
     def __init__(self, config: Config) -> None:
+        from ._export_process import ProcessExporter
         from ._exporter_mlflow import MlflowSpanExporter
 
         self.config = config
         exporters: list[Any] = []
-        self.mlflow_exporter: MlflowSpanExporter | None = None
+        self.mlflow_exporter: MlflowSpanExporter | ProcessExporter | None = None
         if config.export_to_mlflow:
-            self.mlflow_exporter = MlflowSpanExporter(
-                config.tracking_uri, config.experiment, retries=config.export_retries
-            )
+            is_http = config.tracking_uri.lower().startswith(("http://", "https://"))
+            if config.export_process and not is_http:  # SQL store work off our GIL
+                self.mlflow_exporter = ProcessExporter(
+                    config.tracking_uri, config.experiment, retries=config.export_retries
+                )
+            else:
+                self.mlflow_exporter = MlflowSpanExporter(
+                    config.tracking_uri, config.experiment, retries=config.export_retries
+                )
             exporters.append(self.mlflow_exporter)
         exporters.extend(config.exporters)
         if config.otlp_endpoint:

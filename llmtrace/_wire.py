@@ -1,0 +1,115 @@
+"""Spans across a process boundary: compact tuples, length-prefixed pickle frames."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Sequence
+from typing import IO, Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+_HEADER = struct.Struct("!I")
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+def encode_spans(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
+    """Plain tuples for ``spans`` (resource attributes sent once per batch)."""
+    resource = dict(spans[0].resource.attributes) if spans and spans[0].resource else {}
+    rows = []
+    for s in spans:
+        ctx = s.context
+        parent = s.parent
+        rows.append(
+            (
+                s.name,
+                ctx.trace_id if ctx else 0,
+                ctx.span_id if ctx else 0,
+                (parent.span_id, parent.is_remote) if parent is not None else None,
+                s.start_time,
+                s.end_time,
+                s.status.status_code.value,
+                s.status.description,
+                dict(s.attributes or {}),
+                [(e.name, dict(e.attributes or {}), e.timestamp) for e in s.events],
+                [
+                    (link.context.trace_id, link.context.span_id, dict(link.attributes or {}))
+                    for link in s.links
+                ],
+                s.kind.value,
+            )
+        )
+    return (resource, rows)
+
+
+def decode_spans(batch: tuple[Any, ...]) -> list[ReadableSpan]:
+    """`ReadableSpan` objects back from `encode_spans` output."""
+    resource_attrs, rows = batch
+    resource = Resource(resource_attrs)
+    spans = []
+    for (
+        name,
+        trace_id,
+        span_id,
+        parent,
+        start,
+        end,
+        code,
+        description,
+        attrs,
+        events,
+        links,
+        kind,
+    ) in rows:
+        parent_ctx = (
+            SpanContext(trace_id, parent[0], is_remote=parent[1], trace_flags=_SAMPLED)
+            if parent is not None
+            else None
+        )
+        spans.append(
+            ReadableSpan(
+                name=name,
+                context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED),
+                parent=parent_ctx,
+                resource=resource,
+                attributes=attrs,
+                events=[Event(n, a, ts) for n, a, ts in events],
+                links=[
+                    Link(SpanContext(t, s, is_remote=True, trace_flags=_SAMPLED), a)
+                    for t, s, a in links
+                ],
+                kind=SpanKind(kind),
+                status=Status(StatusCode(code), description),
+                start_time=start,
+                end_time=end,
+            )
+        )
+    return spans
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    """Write one pickled message with a 4-byte length prefix and flush."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """Read one message written by `write_frame`; EOFError when the stream is closed."""
+    header = _read_exactly(stream, _HEADER.size)
+    (size,) = _HEADER.unpack(header)
+    return pickle.loads(_read_exactly(stream, size))
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    chunks = []
+    left = size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("stream closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
