@@ -15,10 +15,17 @@ def _client() -> Any:
 
 
 def _experiment_ids(experiment: str | None) -> list[str]:
-    from ._exporter_mlflow import resolve_experiment_id
+    """The experiment's id, read-only: reading never creates an experiment."""
+    from ._errors import LLMTraceError
 
     config = _runtime.current_config()
-    return [resolve_experiment_id(config.tracking_uri, experiment or config.experiment)]
+    name = experiment or config.experiment or "Default"
+    found = _client().get_experiment_by_name(name)
+    if found is None:
+        raise LLMTraceError(
+            f"no experiment {name!r} in {config.tracking_uri}; check the name or the store"
+        )
+    return [str(found.experiment_id)]
 
 
 def get_trace(trace_id: str, *, flush: bool = True) -> Any:
@@ -69,24 +76,22 @@ def search_traces(
         >>> for t in llmtrace.search_traces("status = 'ERROR'"):
         ...     print(t.info.trace_id)
     """
-    import mlflow
-
     if return_type not in ("list", "pandas"):
         from ._errors import LLMTraceError
 
         raise LLMTraceError(f"return_type must be 'list' or 'pandas', got {return_type!r}")
     if flush:
         _runtime.flush()
-    config = _runtime.current_config()
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(config.tracking_uri)
-    try:
-        return mlflow.search_traces(
+    traces = list(
+        _client().search_traces(  # our store, without touching MLflow's global tracking URI
             locations=_experiment_ids(experiment),
             filter_string=filter_string,
             max_results=max_results,
             order_by=order_by or ["timestamp_ms DESC"],
-            return_type=return_type,
         )
-    finally:
-        mlflow.set_tracking_uri(previous)
+    )
+    if return_type == "list":
+        return traces
+    from mlflow.tracing.utils.search import traces_to_df
+
+    return traces_to_df(traces)

@@ -1,0 +1,23 @@
+"""Reading back: our store only, never creating anything, MLflow's global URI untouched."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+import llmtrace
+
+
+def test_search_traces_reads_without_side_effects(sqlite_uri: str) -> None:
+    with llmtrace.span("one"):
+        pass
+    before = mlflow.get_tracking_uri()
+    traces = llmtrace.search_traces()
+    assert [t.info.tags["mlflow.traceName"] for t in traces] == ["one"]
+    frame = llmtrace.search_traces(return_type="pandas")
+    assert list(frame["trace_id"]) == [traces[0].info.trace_id]
+    assert mlflow.get_tracking_uri() == before
+    with pytest.raises(llmtrace.LLMTraceError, match="no experiment 'nope'"):
+        llmtrace.search_traces(experiment="nope")
+    assert MlflowClient(tracking_uri=sqlite_uri).get_experiment_by_name("nope") is None
