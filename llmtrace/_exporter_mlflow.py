@@ -1,7 +1,8 @@
 """`MlflowSpanExporter`: OpenTelemetry spans in, MLflow traces out.
 
 Local store URIs (``sqlite:///``, ``postgresql://``, a folder) are written with the store's own
-``log_spans`` (many traces per call); ``http(s)://`` tracking servers get OTLP/protobuf at
+``log_spans`` (many traces per call), or, for whole new traces in a SQLite store, with the
+row-for-row equivalent bulk INSERTs of `_sql_bulk`; ``http(s)://`` tracking servers get OTLP/protobuf at
 ``{uri}/v1/traces``. MLflow is imported on first export, on the export thread.
 """
 
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _semconv as sc
+from . import _sql_bulk
 from ._runlink import http_linker, link_to_runs
 
 logger = logging.getLogger("llmtrace")
@@ -111,6 +113,7 @@ class MlflowSpanExporter(SpanExporter):
         self._experiment_id: str | None = None
         self._store: Any = None
         self._http: Any = None
+        self._bulk: bool | None = None  # whether _sql_bulk applies to this store (decided once)
         self._is_http = tracking_uri.lower().startswith(("http://", "https://"))
 
     # -- setup -----------------------------------------------------------------------------
@@ -205,11 +208,32 @@ class MlflowSpanExporter(SpanExporter):
 
     def _log_local(self, experiment_id: str, spans: list[Any]) -> None:
         store = self._local_store()
-        store.log_spans(experiment_id, spans)
+        rest = self._write_bulk(store, experiment_id, spans)
+        if rest:
+            store.log_spans(experiment_id, rest)
         link_to_runs(spans, store.link_traces_to_run)  # traces begun in an MLflow run
         from .prompts._link import link_stored  # prompt versions used inside these traces
 
         link_stored(spans, lambda: store)
+
+    def _write_bulk(self, store: Any, experiment_id: str, spans: list[Any]) -> list[Any]:
+        """Whole new traces through `_sql_bulk` where it applies; the rest for `log_spans`."""
+        if self._bulk is None:
+            self._bulk = _sql_bulk.supported(store)
+        if not self._bulk:
+            return spans
+        try:
+            return _sql_bulk.write_new_traces(store, experiment_id, spans)
+        except Exception as exc:
+            if _retryable(exc):
+                raise
+            self._bulk = False
+            logger.warning(
+                "llmtrace: bulk SQL write failed (%s: %s); using MLflow's log_spans from now on",
+                type(exc).__name__,
+                exc,
+            )
+            return spans
 
     def _post(self, experiment_id: str, spans: list[Any]) -> None:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
