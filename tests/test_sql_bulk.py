@@ -174,3 +174,33 @@ def test_pipeline_reads_back_through_mlflow(sqlite_uri: str) -> None:
     assert last.info.request_metadata["mlflow.trace.user"] == "grace"
     assert last.data.spans[0].span_type == "AGENT"
     assert {s.span_type for s in last.data.spans[1:]} == {"TOOL"}
+
+
+def test_a_failing_bulk_path_falls_back_to_log_spans_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug or an unexpected schema in the bulk path costs speed, never a trace."""
+    from llmtrace._exporter_mlflow import MlflowSpanExporter
+
+    calls = []
+
+    def broken(store: Any, experiment_id: str, spans: list[Any]) -> list[Any]:
+        calls.append(len(spans))
+        raise KeyError("no such column")
+
+    monkeypatch.setattr(_sql_bulk, "write_new_traces", broken)
+    memory = InMemorySpanExporter()
+    llmtrace.configure(export_to_mlflow=False, exporters=[memory], schedule_delay_ms=10)
+    _spans_of_many_kinds(memory)
+    raw = memory.get_finished_spans()
+    uri = f"sqlite:///{tmp_path / 'fallback.db'}"
+    exporter = MlflowSpanExporter(uri, "fallback")
+    with caplog.at_level("WARNING", logger="llmtrace"):
+        assert exporter.export(raw[:4]).name == "SUCCESS"
+        assert exporter.export(raw[4:]).name == "SUCCESS"
+    assert calls == [4]  # tried once, then off for this exporter
+    assert sum("bulk SQL write failed" in r.getMessage() for r in caplog.records) == 1
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.get_experiment_by_name("fallback").experiment_id
+    traces = client.search_traces(locations=[experiment_id], max_results=100)
+    assert sum(len(t.data.spans) for t in traces) == len(raw)
