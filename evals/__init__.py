@@ -1,7 +1,57 @@
 """evals: score RAG and agent outputs and log the scores next to the traces.
 
-Not built yet (see the evaluation issue); this package exists so the distribution's layout is
-fixed from the start.
+Example:
+    >>> from evals import evaluate, metrics
+    >>> result = evaluate("qa.jsonl", [metrics.exact_match(normalize=True), metrics.token_f1()])
+    >>> print(result.summary())
 """
 
-__all__: list[str] = []
+from . import metrics
+from ._custom import metric
+from ._data import load_rows
+from ._evaluate import evaluate
+from ._result import EvaluationResult
+from ._types import (
+    BudgetExceeded,
+    Judge,
+    JudgeParseError,
+    JudgeReply,
+    Metric,
+    MetricError,
+    Row,
+    Score,
+)
+from .judge import (
+    AnswerRelevancy,
+    ContextPrecision,
+    ContextRecall,
+    Criteria,
+    Faithfulness,
+    OpenAIJudge,
+    TaskCompletion,
+    criteria,
+)
+
+__all__: list[str] = [
+    "AnswerRelevancy",
+    "BudgetExceeded",
+    "ContextPrecision",
+    "ContextRecall",
+    "Criteria",
+    "EvaluationResult",
+    "Faithfulness",
+    "Judge",
+    "JudgeParseError",
+    "JudgeReply",
+    "Metric",
+    "MetricError",
+    "OpenAIJudge",
+    "Row",
+    "Score",
+    "TaskCompletion",
+    "criteria",
+    "evaluate",
+    "load_rows",
+    "metric",
+    "metrics",
+]

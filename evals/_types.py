@@ -99,9 +99,21 @@ class Judge(Protocol):
 class JudgeParseError(Exception):
     """The judge's reply could not be parsed or validated after retries; keeps the raw reply."""
 
-    def __init__(self, message: str, raw: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        raw: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.raw = raw
+        #: what the failed attempts used, so the score can still report it
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.cost_usd = cost_usd
 
 
 class Metric:
@@ -120,6 +132,10 @@ class Metric:
     threshold: float | None = None
     needs_judge: bool = False
     version: str = "1"
+    requires: tuple[str, ...] = ()
+    """Row fields the metric needs (``"answer"``, ``"expected"``, ``"contexts"``, ``"trace"``...,
+    or the name of an extra column). `evaluate` refuses data where no row has one of them, and
+    records a clear error in the cell of a row that lacks one."""
 
     def score(self, row: Row, judge: Judge | None = None) -> Score:
         raise NotImplementedError

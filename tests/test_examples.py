@@ -160,12 +160,38 @@ def check_chatbot(folder: Path, out: str) -> None:
     assert "expected next week" in out
 
 
+def check_eval_rag(folder: Path, out: str) -> None:
+    client = store(folder)
+    exp = experiment_id(client, "rag-eval")
+    traces = client.search_traces(locations=[exp])
+    assert len(traces) == 5
+    runs = client.search_runs([exp])
+    assert [r.info.run_name for r in runs] == ["rag-eval"]
+    run = runs[0]
+    assert run.info.run_id in out and "mlflow ui" in out
+    assert run.data.params["metrics"].split(",")[:2] == ["exact_match", "token_f1"]
+    assert run.data.metrics["eval/rows"] == 5.0
+    assert run.data.metrics["id_based_context_recall/n_errors"] == 1.0  # no reference: said so
+    assert 0.0 < run.data.metrics["token_f1/mean"] < 1.0
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "eval")] == [
+        "eval/rows.json",
+        "eval/summary.json",
+    ]
+    for t in traces:
+        names = {a.name for a in t.info.assessments}
+        assert {"exact_match", "token_f1", "non_llm_context_recall", "latency_s"} <= names
+    linked = client.search_traces(locations=[exp], run_id=run.info.run_id)
+    assert len(linked) == 5
+    assert "no reference context ids" in out
+
+
 CHECKS: dict[str, Callable[[Path, str], None]] = {
     "quickstart.py": check_quickstart,
     "rag_app.py": check_rag_app,
     "agent.py": check_agent,
     "classic_tracking.py": check_classic_tracking,
     "chatbot.py": check_chatbot,
+    "eval_rag.py": check_eval_rag,
 }
 
 
