@@ -55,6 +55,7 @@ from ._tracking import (
     set_tracking_uri,
     start_run,
 )
+from .views import show
 
 __version__ = "0.1.0"
 
@@ -106,6 +107,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "show",
     "shutdown",
     "span",
     "start_run",

@@ -1,14 +1,85 @@
-"""The ``llmtrace`` command line (views grow here; see the trace-views issue)."""
+"""The ``llmtrace`` command line: look at stored traces and sessions, export them, open the UI.
+
+A thin layer over `llmtrace.views`: each command resolves the store as `llmtrace.configure`
+does (``--tracking-uri``/``--experiment``, then ``LLMTRACE_*``/``MLFLOW_*`` variables, then
+``./mlflow.db``), asks the views for lines, and prints them. Mistakes (no store, unknown id or
+experiment, unreachable server) print one ``error:`` line and exit non-zero, no traceback.
+
+Example:
+    $ llmtrace traces list --status error --since 1h
+    $ llmtrace traces show tr-6ebe11d0... --depth 3
+    $ llmtrace sessions show conv-42
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+if TYPE_CHECKING:
+    from .views._lines import Line
+    from .views._store import Store
+
 app = typer.Typer(help="Trace and evaluate LLM apps stored in MLflow.", no_args_is_help=True)
 traces_app = typer.Typer(help="Look at stored traces.", no_args_is_help=True)
+sessions_app = typer.Typer(
+    help="Look at conversations (traces grouped by session).", no_args_is_help=True
+)
 app.add_typer(traces_app, name="traces")
+app.add_typer(sessions_app, name="sessions")
+
+TRACKING_URI = typer.Option(
+    None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."
+)
+EXPERIMENT = typer.Option(
+    None, "--experiment", "-e", help="Experiment name (default: $LLMTRACE_EXPERIMENT, Default)."
+)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Turn llmtrace's and MLflow's errors into one ``error:`` line and exit code 1."""
+    from ._errors import LLMTraceError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except LLMTraceError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        typer.echo(f"error: {first}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _store(tracking_uri: str | None, experiment: str | None) -> Store:
+    from .views._store import Store
+
+    return Store(tracking_uri=tracking_uri, experiment=experiment)
+
+
+def _print(lines: list[Line]) -> None:
+    from rich.console import Console
+
+    from .views._lines import Lines
+
+    Console(highlight=False).print(Lines(lines))
+
+
+def _width() -> int:
+    from rich.console import Console
+
+    return Console().width
 
 
 @app.command()
@@ -21,33 +92,234 @@ def version() -> None:
 
 @traces_app.command("list")
 def traces_list(
-    experiment: str = typer.Option(None, help="Experiment name (default: configured one)."),
-    limit: int = typer.Option(20, help="At most this many traces."),
-    tracking_uri: str = typer.Option(None, help="Store (default: ./mlflow.db)."),
+    session: str = typer.Option(None, "--session", help="Only this session's traces."),
+    user: str = typer.Option(None, "--user", help="Only this user's traces."),
+    status: str = typer.Option(None, "--status", help="OK, ERROR or IN_PROGRESS."),
+    since: str = typer.Option(None, "--since", help="Started after: 30m, 2h, 1d or a date."),
+    name: str = typer.Option(None, "--name", help="Trace name (% as wildcard)."),
+    filter_string: str = typer.Option(
+        None, "--filter", help='MLflow trace filter, e.g. "execution_time_ms > 1000".'
+    ),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many traces."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
 ) -> None:
-    """List the newest traces: id, name, status, duration, session."""
-    import llmtrace
+    """List the newest traces: id, name, status, start, duration, tokens, cost, session."""
+    from .views._model import trace_summary
+    from .views._store import build_filter
+    from .views._tables import trace_json, traces_table
 
-    from ._errors import LLMTraceError
-
-    try:
-        llmtrace.configure(tracking_uri=tracking_uri, experiment=experiment)
-        traces = llmtrace.search_traces(max_results=limit)
-    except LLMTraceError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except Exception as exc:  # store unreachable, bad experiment...
-        typer.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(1) from None
-    if not traces:
-        typer.echo("no traces yet")
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        where = build_filter(
+            session=session,
+            user=user,
+            status=status,
+            since=since,
+            name=name,
+            extra=filter_string,
+        )
+        views = [trace_summary(t.info) for t in store.search(where, max_results=limit)]
+    if as_json:
+        typer.echo(json.dumps([trace_json(v) for v in views], indent=2))
         return
-    for t in traces:
-        info = t.info
-        session = info.trace_metadata.get("mlflow.trace.session", "")
-        name = info.tags.get("mlflow.traceName", "")
-        duration = f"{info.execution_duration or 0} ms"
-        typer.echo(f"{info.trace_id}  {name:<24} {info.state.value:<8} {duration:>9}  {session}")
+    if not views:
+        what = "match the filters" if where else "yet"
+        typer.echo(
+            f"no traces {what} in experiment {store.experiment or 'Default'!r} "
+            f"at {store.tracking_uri}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    _print(traces_table(views, _width()))
+
+
+@traces_app.command("show")
+def traces_show(
+    trace_id: str = typer.Argument(..., help="The trace id (tr-...)."),
+    full: bool = typer.Option(False, "--full", help="Inputs, outputs and messages in full."),
+    span: str = typer.Option(None, "--span", help="Only the spans with this name (in full)."),
+    depth: int = typer.Option(None, "--depth", min=1, help="Show this many tree levels."),
+    collapse: int = typer.Option(
+        5, "--collapse", min=0, help="Summarize runs of more same-named siblings (0: never)."
+    ),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """The span tree: kind, duration, timing bar, tokens, cost, errors, messages, documents."""
+    from .views._model import build
+    from .views._terminal import TreeOptions, tree_lines
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        if experiment:
+            store.experiment_id()  # a mistyped --experiment is an error, not ignored
+        view = build(store.get_trace(trace_id))
+        options = TreeOptions(full=full, span=span, depth=depth, collapse=collapse)
+        if span is not None and not any(n.name == span or n.span_id == span for n in view.nodes()):
+            names = ", ".join(sorted({n.name for n in view.nodes()}))
+            typer.echo(f"error: no span {span!r} in {trace_id}; spans: {names}", err=True)
+            raise typer.Exit(1)
+        lines = tree_lines(view, _width(), options)
+    _print(lines)
+
+
+@traces_app.command("export")
+def traces_export(
+    trace_id: str = typer.Argument(..., help="The trace id (tr-...)."),
+    html: str = typer.Option(None, "--html", help="Write a self-contained HTML page here."),
+    json_file: str = typer.Option(None, "--json", help="Write the trace as MLflow JSON here."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Write one trace as a single HTML file (no network needed to open it) and/or JSON."""
+    from .views._html import html_document
+    from .views._model import build
+
+    if html is None and json_file is None:
+        typer.echo("error: say where to write: --html FILE and/or --json FILE", err=True)
+        raise typer.Exit(2)
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        trace = store.get_trace(trace_id)
+        if html is not None:
+            Path(html).write_text(html_document(build(trace)), encoding="utf-8")
+            typer.echo(f"wrote {html}")
+        if json_file is not None:
+            Path(json_file).write_text(trace.to_json(pretty=True) + "\n", encoding="utf-8")
+            typer.echo(f"wrote {json_file}")
+
+
+@traces_app.command("tail")
+def traces_tail(
+    session: str = typer.Option(None, "--session", help="Only this session's traces."),
+    user: str = typer.Option(None, "--user", help="Only this user's traces."),
+    status: str = typer.Option(None, "--status", help="OK or ERROR."),
+    name: str = typer.Option(None, "--name", help="Trace name (% as wildcard)."),
+    last: int = typer.Option(5, "--last", min=0, help="Show this many existing traces first."),
+    interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between polls."),
+    count: int = typer.Option(
+        None, "--count", min=1, help="Stop after this many traces (default: run until Ctrl-C)."
+    ),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Follow new traces as they are stored, one line each (Ctrl-C to stop)."""
+    from .views._model import trace_summary
+    from .views._store import build_filter
+    from .views._tables import tail_header, tail_line
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        where = build_filter(session=session, user=user, status=status, name=name)
+        store.experiment_id()
+    seen: set[str] = set()
+    shown = 0
+    first = True
+    _print([tail_header()])
+    try:
+        while count is None or shown < count:
+            with _one_line_errors():
+                found = store.search(where, max_results=max(50, last))
+            fresh = [t for t in reversed(found) if t.info.trace_id not in seen]
+            if first:  # existing traces: show only the last N
+                first = False
+                seen.update(t.info.trace_id for t in fresh[: max(0, len(fresh) - last)])
+                fresh = fresh[max(0, len(fresh) - last) :]
+            for trace in fresh:
+                view = trace_summary(trace.info)
+                if view.status == "IN_PROGRESS":
+                    continue  # shown once its root span is stored
+                seen.add(view.trace_id)
+                _print([tail_line(view)])
+                shown += 1
+                if count is not None and shown >= count:
+                    return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+@sessions_app.command("list")
+def sessions_list(
+    user: str = typer.Option(None, "--user", help="Only this user's sessions."),
+    since: str = typer.Option(None, "--since", help="Active after: 30m, 2h, 1d or a date."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many sessions."),
+    scan: int = typer.Option(2000, "--scan", min=1, help="Read at most this many traces."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """List conversations: session, user, turns, first and last turn, tokens, cost, errors."""
+    from ._semconv import MLFLOW_TRACE_SESSION
+    from .views._model import trace_summary
+    from .views._store import build_filter
+    from .views._tables import sessions_table, summarize_sessions
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        where = build_filter(
+            user=user, since=since, extra=f"metadata.`{MLFLOW_TRACE_SESSION}` IS NOT NULL"
+        )
+        views = [trace_summary(t.info) for t in store.search(where, max_results=scan)]
+    sessions = summarize_sessions(views)[:limit]
+    if not sessions:
+        typer.echo(
+            f"no sessions in experiment {store.experiment or 'Default'!r} at "
+            f"{store.tracking_uri} (traces get one inside `with llmtrace.session(...)`)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    _print(sessions_table(sessions, _width()))
+
+
+@sessions_app.command("show")
+def sessions_show(
+    session_id: str = typer.Argument(..., help="The session id."),
+    limit: int = typer.Option(500, "--limit", "-n", min=1, help="At most this many turns."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """The conversation as a transcript: each turn's message and reply, latency, tokens, cost."""
+    from .views._model import build
+    from .views._store import build_filter
+    from .views._transcript import transcript_lines
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        traces = store.search(
+            build_filter(session=session_id),
+            max_results=limit,
+            order_by=["timestamp_ms ASC"],
+            include_spans=True,
+        )
+        if not traces:
+            typer.echo(
+                f"error: no session {session_id!r} in experiment "
+                f"{store.experiment or 'Default'!r} at {store.tracking_uri}; "
+                "list them with `llmtrace sessions list`",
+                err=True,
+            )
+            raise typer.Exit(1)
+        lines = transcript_lines(session_id, [build(t) for t in traces], _width())
+    _print(lines)
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(5000, "--port", "-p", help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server worker processes."),
+    timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for the server."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Start the MLflow UI on the same store and print the URL of the experiment's traces."""
+    from ._ui import serve
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        serve(store, host=host, port=port, workers=workers, timeout=timeout, echo=typer.echo)
 
 
 def main() -> None:

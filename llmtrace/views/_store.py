@@ -1,0 +1,222 @@
+"""Read-only access to the trace store for the views, with one-line errors for the usual mistakes.
+
+Resolves the store as `llmtrace.configure` does (argument, then ``LLMTRACE_*``/``MLFLOW_*``
+variables, then ``./mlflow.db``) and never creates anything: a missing SQLite file, a missing
+experiment, an unknown trace id or a server that does not answer is a `StoreError` whose message
+fits one line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import _semconv as sc
+from .._config import resolve
+from .._errors import LLMTraceError, TraceNotFoundError
+
+
+class StoreError(LLMTraceError):
+    """The store, experiment or trace asked for cannot be read (message fits one line)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class Store:
+    """The traces of one store and experiment, read through MLflow's own client.
+
+    Example:
+        >>> store = Store(tracking_uri="sqlite:///mlflow.db", experiment="chatbot")
+        >>> [t.info.trace_id for t in store.search(max_results=5)]
+    """
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
+        config = resolve(tracking_uri=tracking_uri, experiment=experiment)
+        self.tracking_uri = config.tracking_uri
+        self.experiment = config.experiment
+        self._client: Any = None
+        self._experiment_id: str | None = None
+        self._checked = False
+
+    @property
+    def is_http(self) -> bool:
+        """True for an ``http(s)://`` tracking server."""
+        return self.tracking_uri.lower().startswith(("http://", "https://"))
+
+    def check(self) -> None:
+        """Fail with a one-line `StoreError` when the store does not exist or does not answer."""
+        if self._checked:
+            return
+        uri = self.tracking_uri
+        if uri.startswith("sqlite:///"):
+            path = uri[len("sqlite:///") :]
+            if path and path != ":memory:" and not Path(path).exists():
+                raise StoreError(
+                    f"no trace store at {path}: nothing has been traced here yet "
+                    "(run your app first, or pass --tracking-uri)"
+                )
+        elif self.is_http:
+            import requests
+
+            try:
+                requests.get(uri.rstrip("/") + "/health", timeout=5)
+            except requests.RequestException as exc:
+                reason = type(exc).__name__
+                raise StoreError(
+                    f"cannot reach the MLflow server at {uri} ({reason}); is it running?"
+                ) from None
+        elif "://" not in uri and not Path(uri.removeprefix("file:")).exists():
+            raise StoreError(f"no trace store at {uri}: nothing has been traced here yet")
+        self._checked = True
+
+    def client(self) -> Any:
+        """An `mlflow.MlflowClient` on this store (after `check`)."""
+        self.check()
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self) -> str:
+        """The experiment's id; a `StoreError` naming the existing ones when it is missing."""
+        if self._experiment_id is None:
+            name = self.experiment or "Default"
+            client = self.client()
+            try:
+                found = client.get_experiment_by_name(name)
+            except Exception as exc:
+                raise StoreError(f"cannot read {self.tracking_uri}: {_first_line(exc)}") from None
+            if found is None or found.lifecycle_stage == "deleted":
+                names = sorted(e.name for e in client.search_experiments())
+                known = ", ".join(repr(n) for n in names) or "none"
+                raise StoreError(
+                    f"no experiment {name!r} in {self.tracking_uri} (experiments: {known}); "
+                    "pass --experiment"
+                )
+            self._experiment_id = str(found.experiment_id)
+        return self._experiment_id
+
+    def get_trace(self, trace_id: str) -> Any:
+        """The `mlflow.entities.Trace` with this id (``tr-...``), or `TraceNotFoundError`."""
+        client = self.client()
+        try:
+            return client.get_trace(trace_id.strip(), display=False)
+        except Exception as exc:
+            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+                raise TraceNotFoundError(
+                    f"no trace {trace_id!r} in {self.tracking_uri}; "
+                    "list ids with `llmtrace traces list`"
+                ) from None
+            raise StoreError(f"cannot read trace {trace_id!r}: {_first_line(exc)}") from None
+
+    def search(
+        self,
+        filter_string: str | None = None,
+        *,
+        max_results: int = 100,
+        order_by: list[str] | None = None,
+        include_spans: bool = False,
+    ) -> list[Any]:
+        """Traces of the experiment, newest first (MLflow filter syntax; paged as needed)."""
+        client = self.client()
+        experiment_id = self.experiment_id()
+        out: list[Any] = []
+        token = None
+        try:
+            while len(out) < max_results:
+                page = client.search_traces(
+                    locations=[experiment_id],
+                    filter_string=filter_string or None,
+                    max_results=min(500, max_results - len(out)),
+                    order_by=order_by or ["timestamp_ms DESC"],
+                    include_spans=include_spans,
+                    page_token=token,
+                )
+                out.extend(page)
+                token = page.token
+                if not token or not page:
+                    break
+        except Exception as exc:
+            raise StoreError(f"cannot search traces: {_first_line(exc)}") from None
+        return out
+
+    def traces_url(self, base_url: str) -> str:
+        """The MLflow UI page listing this experiment's traces, on the server at ``base_url``."""
+        return f"{base_url.rstrip('/')}/#/experiments/{self.experiment_id()}/traces"
+
+
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def since_ms(value: str, now: float | None = None) -> int:
+    """``30m``, ``2h``, ``1d`` ago, or an ISO date/time (UTC if no zone), as epoch ms.
+
+    Example:
+        >>> since_ms("2026-01-02")
+        1767312000000
+    """
+    now = time.time() if now is None else now
+    match = _SINCE.match(value)
+    if match:
+        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1000)
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise StoreError(
+            f"--since {value!r}: use a duration such as 30m, 2h, 1d or a date such as 2026-01-02"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _quote(value: str) -> str:
+    if "'" in value:
+        if '"' in value:
+            raise StoreError(f"cannot filter on a value with both quote kinds: {value!r}")
+        return f'"{value}"'
+    return f"'{value}'"
+
+
+def build_filter(
+    *,
+    session: str | None = None,
+    user: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    name: str | None = None,
+    extra: str | None = None,
+) -> str | None:
+    """One MLflow trace filter string from the CLI's filter options (joined with AND).
+
+    Example:
+        >>> build_filter(session="conv-42", status="error")
+        "metadata.`mlflow.trace.session` = 'conv-42' AND status = 'ERROR'"
+    """
+    parts = []
+    if session:
+        parts.append(f"metadata.`{sc.MLFLOW_TRACE_SESSION}` = {_quote(session)}")
+    if user:
+        parts.append(f"metadata.`{sc.MLFLOW_TRACE_USER}` = {_quote(user)}")
+    if status:
+        wanted = status.strip().upper()
+        if wanted not in ("OK", "ERROR", "IN_PROGRESS"):
+            raise StoreError(f"--status {status!r}: use OK, ERROR or IN_PROGRESS")
+        parts.append(f"status = '{wanted}'")
+    if since:
+        parts.append(f"timestamp_ms >= {since_ms(since)}")
+    if name:
+        op = "LIKE" if "%" in name else "="
+        parts.append(f"name {op} {_quote(name)}")
+    if extra:
+        parts.append(extra.strip())
+    return " AND ".join(parts) or None
