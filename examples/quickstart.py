@@ -57,7 +57,12 @@ def main() -> None:
         print(f"  {t.info.trace_id}: {spans}")
     stats = llmtrace.stats()
     print(f"exported {stats.exported} spans, dropped {stats.dropped}, failed {stats.failed}")
-    print("See them: `llmtrace traces list`, or `mlflow ui` in this folder -> Traces tab.")
+    newest = traces[0].info.trace_id if traces else "<trace id>"
+    print("\nLook at them from this folder:")
+    print("  llmtrace traces list                        # one line per trace")
+    print(f"  llmtrace traces show {newest}  # the span tree")
+    print("  llmtrace sessions show quickstart-session   # the conversation, turn by turn")
+    print("  llmtrace ui                                 # the MLflow UI on this store")
 
 
 if __name__ == "__main__":

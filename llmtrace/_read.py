@@ -39,7 +39,15 @@ def get_trace(trace_id: str, *, flush: bool = True) -> Any:
     """
     if flush:
         _runtime.flush()
-    trace = _client().get_trace(trace_id) if _is_trace_id(trace_id) else None
+    trace = None
+    if _is_trace_id(trace_id):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            trace = _client().get_trace(trace_id)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
     if trace is None:
         raise TraceNotFoundError(
             f"no trace {trace_id!r} in {_runtime.current_config().tracking_uri}; "

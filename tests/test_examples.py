@@ -64,6 +64,18 @@ def check_quickstart(folder: Path, out: str) -> None:
         assert t.info.trace_metadata["mlflow.trace.session"] == "quickstart-session"
         assert span_types(t) == ["CHAIN", "LLM", "RETRIEVER"]
         assert t.info.trace_id in out
+    # The command the example prints works, from that folder, on that store.
+    command = next(line.split("#")[0].split() for line in out.splitlines() if "traces show" in line)
+    shown = subprocess.run(
+        [sys.executable, "-m", "llmtrace", *command[1:]],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    for name in ("answer", "retrieve", "generate"):
+        assert name in shown.stdout
 
 
 def check_rag_app(folder: Path, out: str) -> None:

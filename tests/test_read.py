@@ -21,3 +21,13 @@ def test_search_traces_reads_without_side_effects(sqlite_uri: str) -> None:
     with pytest.raises(llmtrace.LLMTraceError, match="no experiment 'nope'"):
         llmtrace.search_traces(experiment="nope")
     assert MlflowClient(tracking_uri=sqlite_uri).get_experiment_by_name("nope") is None
+
+
+def test_get_trace_of_an_unknown_id_is_a_clear_error(sqlite_uri: str) -> None:
+    with llmtrace.span("known") as span:
+        known = span.trace_id
+    assert llmtrace.get_trace(known).info.trace_id == known
+    for bad in ("tr-00000000000000000000000000000000", "not-a-trace", ""):
+        with pytest.raises(llmtrace.TraceNotFoundError, match="no trace") as caught:
+            llmtrace.get_trace(bad)
+        assert "\n" not in str(caught.value)
