@@ -18,6 +18,7 @@ import llmtrace.openai
 from tests.openai_fakes import (
     ANSWER,
     ARGS,
+    BASE_URL,
     MODEL,
     RESPONSE_MODEL,
     USAGE_1,
@@ -25,6 +26,8 @@ from tests.openai_fakes import (
     aturn,
     make_client,
     mock_api,
+    second_turn_chat,
+    second_turn_responses,
     turn,
 )
 
@@ -183,3 +186,87 @@ def test_tool_call_conversation_is_stored(
     )
     # the root span is the trace's request/response preview; the LLM spans are its children
     assert json.loads(json.dumps(trace.info.trace_metadata))  # metadata is plain JSON
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_api_error_is_stored_on_the_llm_span(backend: str, api: str, is_async: bool) -> None:
+    """A 500 reaches the caller unchanged; the stored LLM span is failed with its exception."""
+    import httpx
+    import openai
+
+    client = llmtrace.openai.wrap(make_client(is_async))
+    with respx.mock(assert_all_called=False) as router:
+        for path in ("/chat/completions", "/responses"):
+            router.post(f"{BASE_URL}{path}").mock(
+                return_value=httpx.Response(500, json={"error": {"message": "overloaded"}})
+            )
+        with llmtrace.span("failing turn", kind="AGENT") as root:
+            with pytest.raises(openai.InternalServerError) as caught:
+                if is_async:
+                    asyncio.run(aturn(client, api, False, True))
+                else:
+                    turn(client, api, False, True)
+    assert caught.value.status_code == 500
+    trace = llmtrace.get_trace(root.trace_id)
+    llm = next(s for s in trace.data.spans if s.span_type == "LLM")
+    assert llm.status.status_code.value == "ERROR"
+    assert "InternalServerError" in llm.status.description
+    assert llm.attributes["http.response.status_code"] == 500
+    (event,) = [e for e in llm.events if e.name == "exception"]
+    assert "overloaded" in event.attributes["exception.message"]
+    assert llm.outputs is None
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_stream_broken_early_is_stored_with_what_was_read(
+    backend: str, api: str, is_async: bool
+) -> None:
+    """The caller stops after two chunks: the span ends once, as closed, with the partial text."""
+    client = llmtrace.openai.wrap(make_client(is_async))
+    resource = client.chat.completions if api == "chat" else client.responses
+    request = {  # the second turn streams text (the first streams a tool call)
+        "model": MODEL,
+        **(
+            {"messages": second_turn_chat(ARGS)}
+            if api == "chat"
+            else {"input": second_turn_responses(ARGS)}
+        ),
+        "stream": True,
+    }
+    with respx.mock(assert_all_called=False) as router:
+        mock_api(router)
+        with llmtrace.span("impatient turn", kind="AGENT") as root:
+            if is_async:
+
+                async def read_two() -> int:
+                    stream = await resource.create(**request)
+                    seen = 0
+                    async for _ in stream:
+                        seen += 1
+                        if seen == 2:
+                            break
+                    await stream.close()
+                    return seen
+
+                seen = asyncio.run(read_two())
+            else:
+                stream = resource.create(**request)
+                seen = 0
+                for _ in stream:
+                    seen += 1
+                    if seen == 2:
+                        break
+                stream.close()
+    assert seen == 2
+    trace = llmtrace.get_trace(root.trace_id)
+    llms = [s for s in trace.data.spans if s.span_type == "LLM"]
+    assert len(llms) == 1  # ended exactly once
+    llm = llms[0]
+    assert llm.attributes["llmtrace.llm.stream.stopped"] == "closed"
+    assert llm.attributes["llmtrace.llm.stream.chunks"] == 2
+    assert llm.status.status_code.value != "ERROR"  # the caller chose to stop
+    text = _text_of(api, llm.outputs) if llm.outputs else ""
+    assert ANSWER.startswith(text)
+    assert len(text) < len(ANSWER)
