@@ -41,6 +41,8 @@ class Config:
     service_name: str = field(default="llmtrace-app")
     otlp_endpoint: str | None = None
     export_process: bool = True
+    spool_dir: str | None = None
+    spool_max_mb: int = 1024
 
 
 def default_tracking_uri(cwd: str | os.PathLike[str] | None = None) -> str:
@@ -177,6 +179,12 @@ def resolve(
             f"got {otlp_endpoint!r}"
         )
 
+    spool_dir = pick("spool_dir", "LLMTRACE_SPOOL_DIR")
+    if spool_dir is not None:
+        if not isinstance(spool_dir, (str, os.PathLike)) or not str(spool_dir).strip():
+            raise ConfigurationError(f"spool_dir must be a folder path, got {spool_dir!r}")
+        spool_dir = str(Path(spool_dir).expanduser().resolve())
+
     return Config(
         tracking_uri=tracking_uri,
         experiment=experiment.strip() if isinstance(experiment, str) else None,
@@ -228,5 +236,9 @@ def resolve(
         otlp_endpoint=otlp_endpoint,
         export_process=(
             True if export_process is None else _as_bool("export_process", export_process)
+        ),
+        spool_dir=spool_dir,
+        spool_max_mb=_as_int(
+            "spool_max_mb", pick("spool_max_mb", "LLMTRACE_SPOOL_MAX_MB") or 1024, 1
         ),
     )

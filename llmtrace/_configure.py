@@ -32,6 +32,9 @@ def configure(
     service_name: str | None = None,
     otlp_endpoint: str | None = None,
     export_process: bool | None = None,
+    spool_dir: str | None = None,
+    spool_max_mb: int | None = None,
+    export_retries: int | None = None,
 ) -> Config:
     """Set how llmtrace traces and where it stores; every argument is optional.
 
@@ -55,6 +58,13 @@ def configure(
     ``export_process`` (``LLMTRACE_EXPORT_PROCESS``, default on) writes to a local SQL store
     from a child process, so the store's Python work does not compete with the traced program
     for the GIL; off, or when the child cannot start, spans are written from a thread.
+    ``spool_dir`` (``LLMTRACE_SPOOL_DIR``; http(s) tracking servers only) keeps batches the
+    server cannot take after retries in that folder, at most ``spool_max_mb``
+    (``LLMTRACE_SPOOL_MAX_MB``, default 1024) megabytes, and replays them oldest first when it
+    answers again, in this process or the next one started with the same folder and server.
+    ``export_retries`` (``LLMTRACE_EXPORT_RETRIES``, default 3) is how often a transient
+    failure (connection error, timeout, HTTP 429/5xx) is retried, with exponential backoff and
+    jitter, honouring ``Retry-After`` up to 10 s; a locked SQLite file is retried 10 times.
     ``redact`` is called with each inputs/outputs/attribute value (already JSON-shaped, secrets
     already masked) and returns what to store. ``exporters`` are extra OpenTelemetry span
     exporters (e.g. OTLP to a collector) fed the same enriched spans. ``tracer_provider`` makes
@@ -86,6 +96,9 @@ def configure(
             "service_name": service_name,
             "otlp_endpoint": otlp_endpoint,
             "export_process": export_process,
+            "spool_dir": spool_dir,
+            "spool_max_mb": spool_max_mb,
+            "export_retries": export_retries,
         }.items()
         if value is not None
     }

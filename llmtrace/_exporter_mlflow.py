@@ -2,19 +2,26 @@
 
 Local store URIs (``sqlite:///``, ``postgresql://``, a folder) are written with the store's own
 ``log_spans`` (many traces per call), or, for whole new traces in a SQLite store, with the
-row-for-row equivalent bulk INSERTs of `_sql_bulk`; ``http(s)://`` tracking servers get OTLP/protobuf at
-``{uri}/v1/traces``. MLflow is imported on first export, on the export thread.
+row-for-row equivalent bulk INSERTs of `_sql_bulk`; ``http(s)://`` tracking servers get
+OTLP/protobuf at ``{uri}/v1/traces``. MLflow is imported on first export, on the export thread.
+
+Transient failures (a locked SQLite file, a refused connection, a timeout, HTTP 429 and 5xx) are
+retried by `MlflowSpanExporter._with_retries` with exponential backoff and jitter, honouring
+``Retry-After``. With a spool (`_spool.Spool`, HTTP only), a batch the server still cannot take
+is written to disk instead of being lost, and replayed oldest first once the server answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -23,11 +30,29 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from . import _semconv as sc
 from . import _sql_bulk
 from ._runlink import http_linker, link_to_runs
+from ._spool import Spool, SpoolFullError
 
 logger = logging.getLogger("llmtrace")
 
 OTLP_PATH = "/v1/traces"
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
+
+BACKOFF_BASE_S = 0.1  # attempt n waits BACKOFF_BASE_S * 2**n, capped, times a 0.5-1.5 jitter
+BACKOFF_MAX_S = 5.0
+MAX_RETRY_AFTER_S = 10.0  # a longer Retry-After is not slept through: the batch spools or fails
+LOCKED_RETRIES = 10  # SQLite "database is locked": several writer processes take turns
+PROBE_MIN_S, PROBE_MAX_S = 0.5, 5.0  # while spooling: wait before asking the server again
+REPLAY_BUDGET_S = 2.0  # spooled batches replayed per export or idle tick, at most this long
+
+
+class HttpStatusError(RuntimeError):
+    """An MLflow server answered with an HTTP error status (``retry_after`` in seconds)."""
+
+    def __init__(self, status: int, text: str, retry_after: float | None = None) -> None:
+        kind = " (temporarily unavailable)" if status == 429 or status >= 500 else ""
+        super().__init__(f"MLflow server answered HTTP {status}{kind}: {text[:200]}")
+        self.status = status
+        self.retry_after = retry_after
 
 
 def mlflow_trace_id(otel_trace_id: int) -> str:
@@ -70,6 +95,8 @@ def to_mlflow_span(span: ReadableSpan) -> Any:
 
 def _retryable(exc: BaseException) -> bool:
     """Transient: a locked SQLite file, a deadlock, a connection error, 429/5xx, a timeout."""
+    if isinstance(exc, HttpStatusError):
+        return exc.status == 429 or exc.status >= 500
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
     text = f"{type(exc).__name__} {exc}".lower()
@@ -104,17 +131,27 @@ class MlflowSpanExporter(SpanExporter):
         *,
         retries: int = 3,
         timeout_s: float = 10.0,
+        spool: Spool | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.retries = retries
         self.timeout_s = timeout_s
         self.last_error: str | None = None
+        self.retried = 0  # counters() reads these; only the export thread writes them
+        self.spooled = 0
+        self.replayed = 0
+        self.rejected = 0
+        self._is_http = tracking_uri.lower().startswith(("http://", "https://"))
+        self._spool = spool if self._is_http else None
+        self._spool_lock = threading.Lock()  # export thread vs flush() on the caller's thread
+        self._paused_until = 0.0  # monotonic; while spooling, the server is not asked before
+        self._failures = 0  # consecutive: the pause doubles each time
+        self._experiment_ids: dict[str | None, str] = {}
         self._experiment_id: str | None = None
         self._store: Any = None
         self._http: Any = None
         self._bulk: bool | None = None  # whether _sql_bulk applies to this store (decided once)
-        self._is_http = tracking_uri.lower().startswith(("http://", "https://"))
 
     # -- setup -----------------------------------------------------------------------------
     def experiment_id(self) -> str:
@@ -122,8 +159,11 @@ class MlflowSpanExporter(SpanExporter):
         if self._experiment_id is None:
             if self._is_http:  # our own short-timeout calls, not MLflow's minutes of retries
                 self._experiment_id = self._with_retries(self._http_experiment_id)
-            else:
-                self._experiment_id = resolve_experiment_id(self.tracking_uri, self.experiment)
+            else:  # one process at a time creates a new SQLite file's schema
+                with _sqlite_setup_lock(self.tracking_uri):
+                    self._experiment_id = self._with_retries(
+                        resolve_experiment_id, self.tracking_uri, self.experiment
+                    )
                 from . import _runtime  # MLflow registered its exit hooks: run ours first
 
                 _runtime.reregister_exit_hook()
@@ -138,8 +178,18 @@ class MlflowSpanExporter(SpanExporter):
         return self._http
 
     def _http_experiment_id(self) -> str:
+        return self._http_experiment_id_of(self.experiment)
+
+    def _http_experiment_id_of(self, experiment: str | None) -> str:
+        if experiment in self._experiment_ids:
+            return self._experiment_ids[experiment]
+        found = self._http_lookup(experiment)
+        self._experiment_ids[experiment] = found
+        return found
+
+    def _http_lookup(self, experiment: str | None) -> str:
         base = self.tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments"
-        name = self.experiment or "Default"
+        name = experiment or "Default"
         http = self._session()
         got = http.get(
             f"{base}/get-by-name", params={"experiment_name": name}, timeout=self.timeout_s
@@ -168,6 +218,8 @@ class MlflowSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
+        if self._spool is not None:
+            return self._export_or_spool(spans)
         try:
             experiment_id = self.experiment_id()
             mlflow_spans = [to_mlflow_span(span) for span in spans]
@@ -180,9 +232,16 @@ class MlflowSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
+            if _retryable(exc):  # the store or server is the problem, not one trace
+                return SpanExportResult.FAILURE
+        return self._by_trace(write, experiment_id, mlflow_spans)
+
+    def _by_trace(
+        self, write: Any, experiment_id: str, mlflow_spans: list[Any]
+    ) -> SpanExportResult:
+        """One bad trace must not sink the others: after a failed batch, write trace by trace."""
         if len({s.trace_id for s in mlflow_spans}) == 1:
             return SpanExportResult.FAILURE
-        # One bad trace must not sink the others: retry trace by trace.
         by_trace: dict[str, list[Any]] = defaultdict(list)
         for span in mlflow_spans:
             by_trace[span.trace_id].append(span)
@@ -196,15 +255,128 @@ class MlflowSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def _with_retries(self, call: Any, *args: Any) -> Any:
-        for attempt in range(self.retries + 1):
+        """``call(*args)``, retried on transient errors (`_retryable`) with exponential backoff
+        and jitter; a ``Retry-After`` up to `MAX_RETRY_AFTER_S` is waited out, a longer one
+        ends the retries. SQLite lock errors get `LOCKED_RETRIES` attempts at least."""
+        attempt = 0
+        while True:
             try:
                 return call(*args)
             except Exception as exc:
-                if attempt >= self.retries or not _retryable(exc):
+                limit = max(self.retries, LOCKED_RETRIES) if _locked(exc) else self.retries
+                if attempt >= limit or not _retryable(exc):
                     raise
-                delay = min(5.0, 0.1 * 2**attempt) * (0.5 + random.random())
+                delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * (0.5 + random.random())
+                hint = getattr(exc, "retry_after", None)
+                if hint is not None:
+                    if hint > MAX_RETRY_AFTER_S:
+                        raise
+                    delay = max(delay, hint)
                 logger.debug("export attempt %d failed (%r); retry in %.2fs", attempt, exc, delay)
+                attempt += 1
+                self.retried += 1
                 time.sleep(delay)
+
+    # -- HTTP with a spool -----------------------------------------------------------------
+    def _export_or_spool(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Send, or spool when the server is (or just was) unreachable; FIFO across both."""
+        assert self._spool is not None
+        try:
+            mlflow_spans = [to_mlflow_span(span) for span in spans]
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return SpanExportResult.FAILURE
+        with self._spool_lock:
+            self._replay(time.monotonic() + REPLAY_BUDGET_S)
+            if self._paused() or self._spool.has_pending():
+                return self._to_spool(mlflow_spans)
+            try:
+                experiment_id = self.experiment_id()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if not _retryable(exc):
+                    return SpanExportResult.FAILURE
+                self._pause(exc)
+                return self._to_spool(mlflow_spans)
+            try:
+                self._with_retries(self._post, experiment_id, mlflow_spans)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if not _retryable(exc):
+                    return self._by_trace(self._post, experiment_id, mlflow_spans)
+                self._pause(exc)
+                return self._to_spool(mlflow_spans)
+            self._failures = 0
+            return SpanExportResult.SUCCESS
+
+    def _to_spool(self, mlflow_spans: list[Any]) -> SpanExportResult:
+        assert self._spool is not None
+        try:
+            self._spool.put(_otlp_body(mlflow_spans), self.experiment, len(mlflow_spans))
+        except (OSError, SpoolFullError) as exc:
+            self.last_error = f"could not spool {len(mlflow_spans)} spans: {exc}"
+            return SpanExportResult.FAILURE
+        self.spooled += len(mlflow_spans)
+        return SpanExportResult.SUCCESS
+
+    def _paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    def _pause(self, exc: BaseException) -> None:
+        """Stop asking the server for a while (doubling), or as long as its Retry-After says."""
+        self._failures += 1
+        wait = min(PROBE_MAX_S, PROBE_MIN_S * 2 ** (self._failures - 1))
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            wait = max(wait, min(hint, 300.0))
+        self._paused_until = time.monotonic() + wait
+
+    def _replay(self, deadline: float) -> None:
+        """Send spooled batches, oldest first, until the spool is empty, the server fails
+        again or ``deadline`` passes. One attempt each: the spool itself is the retry."""
+        spool = self._spool
+        assert spool is not None
+        while not self._paused() and time.monotonic() < deadline:
+            batch = spool.claim_oldest()
+            if batch is None:
+                return
+            try:
+                experiment_id = self._http_experiment_id_of(batch.experiment)
+                spans = _spans_from_body(batch.body, experiment_id)
+                self._send(experiment_id, batch.body, spans)
+            except Exception as exc:
+                self.last_error = f"replay: {type(exc).__name__}: {exc}"
+                if _retryable(exc):
+                    spool.release(batch)
+                    self._pause(exc)
+                    return
+                spool.reject(batch, self.last_error)
+                self.rejected += batch.spans
+                continue
+            spool.done(batch)
+            self.replayed += batch.spans
+            self._failures = 0
+
+    def poll(self) -> None:
+        """Called by the processor on the export thread when idle: replay spooled batches."""
+        if self._spool is None or not self._spool_lock.acquire(blocking=False):
+            return
+        try:
+            if self._spool.has_pending():
+                self._replay(time.monotonic() + REPLAY_BUDGET_S)
+        finally:
+            self._spool_lock.release()
+
+    def counters(self) -> dict[str, int]:
+        """Retries, spooled/replayed spans, spans waiting in the spool, spans it gave up on."""
+        pending = self._spool.pending_spans() if self._spool is not None else 0
+        return {
+            "retries": self.retried,
+            "spooled": self.spooled,
+            "replayed": self.replayed,
+            "spool_pending": pending,
+            "failed": self.rejected,
+        }
 
     def _log_local(self, experiment_id: str, spans: list[Any]) -> None:
         store = self._local_store()
@@ -236,16 +408,12 @@ class MlflowSpanExporter(SpanExporter):
             return spans
 
     def _post(self, experiment_id: str, spans: list[Any]) -> None:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-        )
+        self._send(experiment_id, _otlp_body(spans), spans)
 
-        request = ExportTraceServiceRequest()
-        scope_spans = request.resource_spans.add().scope_spans.add()
-        scope_spans.spans.extend(span.to_otel_proto() for span in spans)
+    def _send(self, experiment_id: str, body: bytes, spans: list[Any]) -> None:
         response = self._session().post(
             self.tracking_uri.rstrip("/") + OTLP_PATH,
-            data=request.SerializeToString(),
+            data=body,
             headers={"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id},
             timeout=self.timeout_s,
         )
@@ -256,12 +424,28 @@ class MlflowSpanExporter(SpanExporter):
         link_stored(spans, self._local_store)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
+        """With a spool: ask the server now and replay what it takes within the timeout."""
+        if self._spool is None:
+            return True
+        deadline = time.monotonic() + timeout_millis / 1000.0
+        if not self._spool_lock.acquire(timeout=max(0.0, timeout_millis / 1000.0)):
+            return False
+        try:
+            if self._spool.has_pending():
+                self._paused_until = 0.0
+                self._replay(deadline)
+            return not self._spool.has_pending()
+        finally:
+            self._spool_lock.release()
 
     def after_fork(self) -> None:
         """Drop connections inherited from the parent process (re-created on next export)."""
         self._store = None
         self._http = None
+        self._spool_lock = threading.Lock()
+        self.retried = self.spooled = self.replayed = self.rejected = 0
+        if self._spool is not None:
+            self._spool.forget()
 
     def shutdown(self) -> None:
         if self._http is not None:
@@ -271,10 +455,88 @@ class MlflowSpanExporter(SpanExporter):
 def _raise_for_status(response: Any) -> None:
     if response.status_code < 400:
         return
-    kind = "temporarily unavailable" if response.status_code in (429, 502, 503, 504) else ""
-    raise RuntimeError(
-        f"MLflow server answered HTTP {response.status_code} {kind}: {response.text[:200]}"
+    raise HttpStatusError(
+        response.status_code, response.text, _retry_after(response.headers.get("Retry-After"))
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@contextlib.contextmanager
+def _sqlite_setup_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialize the first open of a SQLite store across processes (POSIX ``flock``).
+
+    MLflow creates or migrates the schema when a store is first opened; several processes
+    doing that at once on a new file collide ("table runs already exists", half-applied
+    migrations). Other stores, and platforms without ``fcntl``, need no lock.
+    """
+    if not tracking_uri.lower().startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    import hashlib
+    import tempfile
+
+    path = os.path.realpath(tracking_uri[len("sqlite:///") :])
+    key = hashlib.sha256(path.encode()).hexdigest()[:16]
+    lock_path = os.path.join(tempfile.gettempdir(), f"llmtrace-sqlite-{key}.lock")
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _locked(exc: BaseException) -> bool:
+    return "database is locked" in str(exc).lower()
+
+
+def _otlp_body(spans: list[Any]) -> bytes:
+    """The OTLP/protobuf ``ExportTraceServiceRequest`` body for MLflow spans."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    scope_spans.spans.extend(span.to_otel_proto() for span in spans)
+    return bytes(request.SerializeToString())
+
+
+def _spans_from_body(body: bytes, experiment_id: str) -> list[Any]:
+    """MLflow spans back from an `_otlp_body` (a spooled batch), for run and prompt links."""
+    from mlflow.entities import Span
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    return [
+        Span.from_otel_proto(span, experiment_id)
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
 
 
 def _auth_headers() -> dict[str, str]:

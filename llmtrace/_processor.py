@@ -4,6 +4,11 @@
 (`_payload.enrich`) and hands each batch to every exporter. Nothing is lost silently: a full
 queue, a failed export or a span that could not be serialized is counted in `Stats` and logged
 once.
+
+When the queue is full, the *newest* span is dropped (the one ending now): the caller's
+`on_end` stays one lock-free append, the spans already queued (often the rest of the same
+traces) are kept, and the count is exact. When idle, the export thread calls each exporter's
+``poll()`` if it has one (the MLflow exporter replays its spool there).
 """
 
 from __future__ import annotations
@@ -58,6 +63,16 @@ class Stats:
     """Spans waiting in the queue now."""
     last_error: str | None
     """The most recent export error, if any."""
+    retries: int = 0
+    """Export attempts repeated after a transient error (HTTP path; a local store is retried
+    in the export process and not counted here)."""
+    spooled: int = 0
+    """Spans written to the on-disk spool because the server could not take them (they count
+    as exported: the spool holds them)."""
+    replayed: int = 0
+    """Spooled spans sent to the server since (by this process, from any earlier one too)."""
+    spool_pending: int = 0
+    """Spans in the spool now, waiting for the server."""
 
 
 class BatchingProcessor(SpanProcessor):
@@ -146,6 +161,7 @@ class BatchingProcessor(SpanProcessor):
                 self._wake.wait(self._delay)
                 self._wake.clear()
                 self._drain()
+                self._poll()
                 if self._shutdown and not self._queue:
                     return
         finally:
@@ -165,6 +181,15 @@ class BatchingProcessor(SpanProcessor):
             with self._cond:
                 self._handled += len(batch)
                 self._cond.notify_all()
+
+    def _poll(self) -> None:
+        for exporter in self._exporters:
+            poll = getattr(exporter, "poll", None)
+            if callable(poll):
+                try:
+                    poll()
+                except Exception as exc:
+                    self._warn_once("poll", "llmtrace exporter poll failed: %r", exc)
 
     def _export(self, batch: list[ReadableSpan]) -> None:
         spans: list[ReadableSpan] = []
@@ -264,6 +289,16 @@ class BatchingProcessor(SpanProcessor):
                 logger.debug("exporter shutdown failed: %r", exc)
 
     def stats(self) -> Stats:
+        extra = {"retries": 0, "spooled": 0, "replayed": 0, "spool_pending": 0, "failed": 0}
+        for exporter in self._exporters:
+            counters = getattr(exporter, "counters", None)
+            if callable(counters):
+                try:
+                    for key, value in counters().items():
+                        if key in extra:
+                            extra[key] += int(value)
+                except Exception as exc:
+                    logger.debug("exporter counters failed: %r", exc)
         with self._pop_lock:
             accepted = self._popped + len(self._queue)
         with self._count_lock:
@@ -271,10 +306,11 @@ class BatchingProcessor(SpanProcessor):
                 enqueued=accepted + self._dropped,
                 exported=self._exported,
                 dropped=self._dropped,
-                failed=self._failed,
+                failed=self._failed + extra.pop("failed"),
                 serialization_errors=self._ser_errors,
                 queued=len(self._queue),
                 last_error=self._last_error,
+                **extra,
             )
 
 

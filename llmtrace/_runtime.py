@@ -47,8 +47,13 @@ class _Pipeline:
                 )
             else:
                 self.mlflow_exporter = MlflowSpanExporter(
-                    config.tracking_uri, config.experiment, retries=config.export_retries
+                    config.tracking_uri,
+                    config.experiment,
+                    retries=config.export_retries,
+                    spool=_spool(config) if is_http else None,
                 )
+            if config.spool_dir and not is_http:
+                logger.info("llmtrace: spool_dir is for http(s) tracking servers; not used here")
             exporters.append(self.mlflow_exporter)
         exporters.extend(config.exporters)
         if config.otlp_endpoint:
@@ -80,6 +85,14 @@ class _Pipeline:
                 self.provider.shutdown()
             except Exception as exc:
                 logger.debug("provider shutdown failed: %r", exc)
+
+
+def _spool(config: Config) -> Any:
+    if config.spool_dir is None:
+        return None
+    from ._spool import Spool
+
+    return Spool(config.spool_dir, config.tracking_uri, config.spool_max_mb * 1024 * 1024)
 
 
 def _otlp_exporter(endpoint: str) -> Any:
@@ -233,6 +246,13 @@ def _at_exit() -> None:
             "llmtrace: %d spans were still being exported at exit (timeout %.0fs)",
             s.queued,
             pipeline.config.exit_flush_timeout_s,
+        )
+    if s.spool_pending:
+        logger.warning(
+            "llmtrace: %d spans wait in the spool %s for the server; the next process started "
+            "with the same spool_dir sends them",
+            s.spool_pending,
+            pipeline.config.spool_dir,
         )
     if s.dropped or s.failed:
         logger.warning(
