@@ -13,8 +13,9 @@ from opentelemetry import trace as otel_trace
 from . import _runtime
 from ._errors import LLMTraceError
 from ._kinds import SpanKind, to_kind
+from ._log import warn_once
 from ._payload import SpanPayload, snapshot
-from ._span import SpanHandle, start_span, warn_once
+from ._span import SpanHandle, start_span
 
 F = TypeVar("F", bound=Callable[..., Any])
 

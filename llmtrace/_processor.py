@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._config import Config
+from ._log import OnceLogger
 from ._payload import discard, enrich
 from ._runlink import active_run_id
 from ._semconv import LLMTRACE_RUN_ID
@@ -96,7 +97,7 @@ class BatchingProcessor(SpanProcessor):
         self._failed = 0
         self._ser_errors = 0
         self._last_error: str | None = None
-        self._warned: set[str] = set()
+        self._once = OnceLogger()  # per pipeline: a new configure() warns afresh
         self._shutdown = False
         self._thread = threading.Thread(target=self._run, name="llmtrace-export", daemon=True)
         self._thread.start()
@@ -236,11 +237,7 @@ class BatchingProcessor(SpanProcessor):
         )
 
     def _warn_once(self, key: str, msg: str, *args: Any) -> None:
-        if key in self._warned:
-            logger.debug(msg, *args)
-            return
-        self._warned.add(key)
-        logger.warning(msg, *args)
+        self._once.warn(key, msg, *args)
 
     # -- control ---------------------------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

@@ -19,14 +19,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _semconv as sc
+from ._log import warn_once
 
 logger = logging.getLogger("llmtrace")
 
 #: MLflow links at most this many traces per ``link_traces_to_run`` call.
 MAX_LINKS_PER_CALL = 100
 LINK_PATH = "/api/2.0/mlflow/traces/link-to-run"
-
-_warned = False
 
 
 def active_run_id() -> str | None:
@@ -62,15 +61,16 @@ def link_to_runs(spans: Iterable[Any], link: Callable[[list[str], str], Any]) ->
     logged — a warning the first time — and never fails the export: the traces stay stored,
     just unlinked.
     """
-    global _warned
     try:
         for run_id, trace_ids in runs_of(spans).items():
             for i in range(0, len(trace_ids), MAX_LINKS_PER_CALL):
                 link(trace_ids[i : i + MAX_LINKS_PER_CALL], run_id)
     except Exception as exc:
-        log = logger.debug if _warned else logger.warning
-        _warned = True
-        log("llmtrace stored traces but could not link them to their MLflow run: %s", exc)
+        warn_once(
+            "link-run",
+            "llmtrace stored traces but could not link them to their MLflow run: %s",
+            exc,
+        )
 
 
 def http_linker(

@@ -20,21 +20,12 @@ from opentelemetry.trace import Status, StatusCode
 from . import _runtime
 from ._exporter_mlflow import mlflow_trace_id
 from ._kinds import SpanKind, to_kind
+from ._log import warn_once
 from ._payload import SpanPayload, lookup, register, snapshot
 from ._serialize import to_jsonable
 
 logger = logging.getLogger("llmtrace")
 _PRIMITIVES = (str, bool, int, float)
-_warned: set[str] = set()
-
-
-def warn_once(key: str, msg: str, *args: Any) -> None:
-    """Log an llmtrace-internal failure once per ``key`` (then at debug level)."""
-    if key in _warned:
-        logger.debug(msg, *args)
-    else:
-        _warned.add(key)
-        logger.warning(msg, *args)
 
 
 def _otel_value(value: Any) -> Any:

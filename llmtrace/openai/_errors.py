@@ -12,8 +12,9 @@ import traceback
 from opentelemetry.trace import Status, StatusCode
 
 from .. import _semconv as sc
+from .._log import warn_once
 from .._serialize import REDACTED
-from .._span import SpanHandle, warn_once
+from .._span import SpanHandle
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:

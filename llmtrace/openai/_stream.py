@@ -16,7 +16,8 @@ from typing import Any
 
 from .. import _runtime
 from .. import _semconv as sc
-from .._span import SpanHandle, warn_once
+from .._log import warn_once
+from .._span import SpanHandle
 from ._errors import record_error
 from ._request import Api, _get, client_secrets
 from ._response import record_result

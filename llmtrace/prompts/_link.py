@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _semconv as sc
-from .._span import current_span, warn_once
+from .._log import warn_once
+from .._span import current_span
 
 logger = logging.getLogger("llmtrace")
-_warned = False
 
 
 def _merge(current: Any, name: str, version: str) -> str:
@@ -75,7 +75,6 @@ def link_stored(spans: Iterable[Any], get_store: Callable[[], Any]) -> None:
     span used a prompt. Never raises: a failure is logged (a warning the first time) and the
     traces stay stored, unlinked.
     """
-    global _warned
     try:
         by_trace = prompts_by_trace(spans)
         if not by_trace:
@@ -95,6 +94,8 @@ def link_stored(spans: Iterable[Any], get_store: Callable[[], Any]) -> None:
             if merged != current:
                 store.set_trace_tag(trace_id, TraceTagKey.LINKED_PROMPTS, merged)
     except Exception as exc:
-        log = logger.debug if _warned else logger.warning
-        _warned = True
-        log("llmtrace stored traces but could not link them to their prompts: %s", exc)
+        warn_once(
+            "link-prompts",
+            "llmtrace stored traces but could not link them to their prompts: %s",
+            exc,
+        )
