@@ -80,7 +80,7 @@ def _client(tracking_uri: str) -> Any:
 def start_run(tracking_uri: str, experiment: str | None, run_name: str | None) -> tuple[str, str]:
     """Create the evaluation run; (run id, experiment id). A child of the active run, if any."""
     from llmtrace import _runlink
-    from llmtrace._exporter_mlflow import resolve_experiment_id
+    from llmtrace._store_setup import resolve_experiment_id
 
     experiment_id = resolve_experiment_id(tracking_uri, experiment)
     client = _client(tracking_uri)

@@ -13,15 +13,13 @@ is written to disk instead of being lost, and replayed oldest first once the ser
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -29,13 +27,20 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _semconv as sc
 from . import _sql_bulk
+from ._http import (
+    EXPERIMENT_HEADER,
+    OTLP_PATH,
+    HttpStatusError,
+    auth_headers,
+    otlp_body,
+    raise_for_status,
+    spans_from_body,
+)
 from ._runlink import http_linker, link_to_runs
 from ._spool import Spool, SpoolFullError
+from ._store_setup import resolve_experiment_id, sqlite_setup_lock
 
 logger = logging.getLogger("llmtrace")
-
-OTLP_PATH = "/v1/traces"
-EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 
 BACKOFF_BASE_S = 0.1  # attempt n waits BACKOFF_BASE_S * 2**n, capped, times a 0.5-1.5 jitter
 BACKOFF_MAX_S = 5.0
@@ -43,16 +48,6 @@ MAX_RETRY_AFTER_S = 10.0  # a longer Retry-After is not slept through: the batch
 LOCKED_RETRIES = 10  # SQLite "database is locked": several writer processes take turns
 PROBE_MIN_S, PROBE_MAX_S = 0.5, 5.0  # while spooling: wait before asking the server again
 REPLAY_BUDGET_S = 2.0  # spooled batches replayed per export or idle tick, at most this long
-
-
-class HttpStatusError(RuntimeError):
-    """An MLflow server answered with an HTTP error status (``retry_after`` in seconds)."""
-
-    def __init__(self, status: int, text: str, retry_after: float | None = None) -> None:
-        kind = " (temporarily unavailable)" if status == 429 or status >= 500 else ""
-        super().__init__(f"MLflow server answered HTTP {status}{kind}: {text[:200]}")
-        self.status = status
-        self.retry_after = retry_after
 
 
 def mlflow_trace_id(otel_trace_id: int) -> str:
@@ -160,7 +155,7 @@ class MlflowSpanExporter(SpanExporter):
             if self._is_http:  # our own short-timeout calls, not MLflow's minutes of retries
                 self._experiment_id = self._with_retries(self._http_experiment_id)
             else:  # one process at a time creates a new SQLite file's schema
-                with _sqlite_setup_lock(self.tracking_uri):
+                with sqlite_setup_lock(self.tracking_uri):
                     self._experiment_id = self._with_retries(
                         resolve_experiment_id, self.tracking_uri, self.experiment
                     )
@@ -174,7 +169,7 @@ class MlflowSpanExporter(SpanExporter):
             import requests
 
             self._http = requests.Session()
-            self._http.headers.update(_auth_headers())
+            self._http.headers.update(auth_headers())
         return self._http
 
     def _http_experiment_id(self) -> str:
@@ -197,14 +192,14 @@ class MlflowSpanExporter(SpanExporter):
         if got.status_code == 200:
             return str(got.json()["experiment"]["experiment_id"])
         if got.status_code != 404:
-            _raise_for_status(got)
+            raise_for_status(got)
         made = http.post(f"{base}/create", json={"name": name}, timeout=self.timeout_s)
         if made.status_code == 200:
             return str(made.json()["experiment_id"])
         again = http.get(  # created meanwhile by another process
             f"{base}/get-by-name", params={"experiment_name": name}, timeout=self.timeout_s
         )
-        _raise_for_status(again)
+        raise_for_status(again)
         return str(again.json()["experiment"]["experiment_id"])
 
     def _local_store(self) -> Any:
@@ -312,7 +307,7 @@ class MlflowSpanExporter(SpanExporter):
     def _to_spool(self, mlflow_spans: list[Any]) -> SpanExportResult:
         assert self._spool is not None
         try:
-            self._spool.put(_otlp_body(mlflow_spans), self.experiment, len(mlflow_spans))
+            self._spool.put(otlp_body(mlflow_spans), self.experiment, len(mlflow_spans))
         except (OSError, SpoolFullError) as exc:
             self.last_error = f"could not spool {len(mlflow_spans)} spans: {exc}"
             return SpanExportResult.FAILURE
@@ -342,7 +337,7 @@ class MlflowSpanExporter(SpanExporter):
                 return
             try:
                 experiment_id = self._http_experiment_id_of(batch.experiment)
-                spans = _spans_from_body(batch.body, experiment_id)
+                spans = spans_from_body(batch.body, experiment_id)
                 self._send(experiment_id, batch.body, spans)
             except Exception as exc:
                 self.last_error = f"replay: {type(exc).__name__}: {exc}"
@@ -408,7 +403,7 @@ class MlflowSpanExporter(SpanExporter):
             return spans
 
     def _post(self, experiment_id: str, spans: list[Any]) -> None:
-        self._send(experiment_id, _otlp_body(spans), spans)
+        self._send(experiment_id, otlp_body(spans), spans)
 
     def _send(self, experiment_id: str, body: bytes, spans: list[Any]) -> None:
         response = self._session().post(
@@ -417,7 +412,7 @@ class MlflowSpanExporter(SpanExporter):
             headers={"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id},
             timeout=self.timeout_s,
         )
-        _raise_for_status(response)
+        raise_for_status(response)
         link_to_runs(spans, http_linker(self._session(), self.tracking_uri, self.timeout_s))
         from .prompts._link import link_stored
 
@@ -452,125 +447,5 @@ class MlflowSpanExporter(SpanExporter):
             self._http.close()
 
 
-def _raise_for_status(response: Any) -> None:
-    if response.status_code < 400:
-        return
-    raise HttpStatusError(
-        response.status_code, response.text, _retry_after(response.headers.get("Retry-After"))
-    )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-@contextlib.contextmanager
-def _sqlite_setup_lock(tracking_uri: str) -> Iterator[None]:
-    """Serialize the first open of a SQLite store across processes (POSIX ``flock``).
-
-    MLflow creates or migrates the schema when a store is first opened; several processes
-    doing that at once on a new file collide ("table runs already exists", half-applied
-    migrations). Other stores, and platforms without ``fcntl``, need no lock.
-    """
-    if not tracking_uri.lower().startswith("sqlite:///"):
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    import hashlib
-    import tempfile
-
-    path = os.path.realpath(tracking_uri[len("sqlite:///") :])
-    key = hashlib.sha256(path.encode()).hexdigest()[:16]
-    lock_path = os.path.join(tempfile.gettempdir(), f"llmtrace-sqlite-{key}.lock")
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _locked(exc: BaseException) -> bool:
     return "database is locked" in str(exc).lower()
-
-
-def _otlp_body(spans: list[Any]) -> bytes:
-    """The OTLP/protobuf ``ExportTraceServiceRequest`` body for MLflow spans."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    request = ExportTraceServiceRequest()
-    scope_spans = request.resource_spans.add().scope_spans.add()
-    scope_spans.spans.extend(span.to_otel_proto() for span in spans)
-    return bytes(request.SerializeToString())
-
-
-def _spans_from_body(body: bytes, experiment_id: str) -> list[Any]:
-    """MLflow spans back from an `_otlp_body` (a spooled batch), for run and prompt links."""
-    from mlflow.entities import Span
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    request = ExportTraceServiceRequest.FromString(body)
-    return [
-        Span.from_otel_proto(span, experiment_id)
-        for resource_spans in request.resource_spans
-        for scope_spans in resource_spans.scope_spans
-        for span in scope_spans.spans
-    ]
-
-
-def _auth_headers() -> dict[str, str]:
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    user, password = (
-        os.environ.get("MLFLOW_TRACKING_USERNAME"),
-        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
-    )
-    if user and password:
-        import base64
-
-        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {basic}"}
-    return {}
-
-
-def resolve_experiment_id(tracking_uri: str, experiment: str | None) -> str:
-    """The id of experiment ``experiment`` (MLflow's ``Default`` when None), created if missing."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    name = experiment or "Default"
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        if found.lifecycle_stage == "deleted":
-            client.restore_experiment(found.experiment_id)
-        return str(found.experiment_id)
-    try:
-        return str(client.create_experiment(name))
-    except MlflowException:  # created meanwhile by another process
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return str(found.experiment_id)

@@ -72,7 +72,7 @@ def sync() -> str:
     import mlflow
     from mlflow.tracking import fluent
 
-    from ._exporter_mlflow import resolve_experiment_id
+    from ._store_setup import resolve_experiment_id
 
     config = _runtime.current_config()
     uri = config.tracking_uri
