@@ -314,7 +314,11 @@ class Reader:
         return len(self.ok_traces())
 
     def wait_for(self, expected: int, settle_s: float, timeout_s: float) -> tuple[int, float]:
-        """Poll until ``expected`` traces are readable, or the count stops growing."""
+        """Poll until ``expected`` traces are readable, or the count stops growing.
+
+        Returns the count and when it was reached: when the count stopped growing (a contender
+        that dropped traces), the time the last one became readable, not the end of the wait.
+        """
         start = time.perf_counter()
         last, last_change = -1, start
         while True:
@@ -325,7 +329,7 @@ class Reader:
             if n != last:
                 last, last_change = n, now
             if now - last_change > settle_s or now - start > timeout_s:
-                return n, now
+                return n, last_change
             time.sleep(0.05)
 
 
