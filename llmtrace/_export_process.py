@@ -48,6 +48,11 @@ class ProcessExporter(SpanExporter):
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH")) if p
         )
+        # Storing a span with token usage but no cost makes MLflow price it from its model
+        # catalog, which it first tries to download from github.com (with retries). Storing
+        # traces must not touch the network: MLflow's bundled catalog is used unless the user
+        # points MLFLOW_MODEL_CATALOG_URI somewhere themselves.
+        env.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
         try:
             proc = subprocess.Popen(
                 [
