@@ -17,14 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from _standin import serve
 from openai import OpenAI
 
 import llmtrace
@@ -120,14 +116,17 @@ def _streamed(client: OpenAI, history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- LOCAL STAND-IN for the OpenAI API (used only without OPENAI_API_KEY) --------------------
-# Not a model: canned rules that speak the chat-completions protocol (tool calls, streaming,
-# token usage), so that the traces above are real llmtrace traces of real HTTP calls.
+# Not a model: canned rules, served by examples/_standin.py over the chat-completions protocol
+# (tool calls, streaming, token usage), so that the traces above are real llmtrace traces of
+# real HTTP calls.
 
 STANDIN_MODEL = "local-stand-in"
 ORDER_ID = re.compile(r"\b[A-Z]-\d{4}\b")
 
 
-def _standin_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _standin_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The canned reply to a chat-completions request ``body``."""
+    messages: list[dict[str, Any]] = body["messages"]
     last = messages[-1]
     if last.get("role") == "tool":
         info = json.loads(last["content"])
@@ -159,85 +158,6 @@ def _standin_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {"role": "assistant", "content": "[stand-in] Happy to help!"}
 
 
-def _usage(messages: list[dict[str, Any]], message: dict[str, Any]) -> dict[str, int]:
-    prompt = sum(len(str(m.get("content") or "").split()) + 4 for m in messages)
-    completion = len(json.dumps(message).split())
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def _chunks(body: dict[str, Any], message: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    base = {
-        "id": "chatcmpl-standin",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": STANDIN_MODEL,
-    }
-    yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
-    for word in re.findall(r"\S+\s*", message.get("content") or ""):
-        yield {**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-    for i, call in enumerate(message.get("tool_calls") or ()):
-        yield {
-            **base,
-            "choices": [
-                {"index": 0, "delta": {"tool_calls": [{"index": i, **call}]}, "finish_reason": None}
-            ],
-        }
-    reason = "tool_calls" if message.get("tool_calls") else "stop"
-    yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
-    if (body.get("stream_options") or {}).get("include_usage"):
-        yield {**base, "choices": [], "usage": _usage(body["messages"], message)}
-
-
-class _StandInHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-        message = _standin_answer(body["messages"])
-        if body.get("stream"):
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.end_headers()
-            for chunk in _chunks(body, message):
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                time.sleep(0.02)  # so time-to-first-token means something
-            self.wfile.write(b"data: [DONE]\n\n")
-            return
-        reason = "tool_calls" if message.get("tool_calls") else "stop"
-        data = json.dumps(
-            {
-                "id": "chatcmpl-standin",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": STANDIN_MODEL,
-                "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-                "usage": _usage(body["messages"], message),
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def local_stand_in() -> Iterator[str]:
-    """Serve the stand-in on 127.0.0.1 (a free port) for the block; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -264,8 +184,8 @@ def main() -> None:
             "*** No OPENAI_API_KEY: using a LOCAL STAND-IN server on 127.0.0.1 with canned\n"
             "*** answers (not a model). Set OPENAI_API_KEY to talk to the real API.\n"
         )
-        with local_stand_in() as base_url:
-            client = OpenAI(base_url=base_url, api_key="stand-in-needs-no-key")
+        with serve(_standin_answer, model=STANDIN_MODEL, stream_delay=0.02) as standin:
+            client = OpenAI(base_url=standin.url, api_key="stand-in-needs-no-key")
             session_id = chat(llmtrace.openai.wrap(client))
     llmtrace.flush()
     traces = llmtrace.search_traces(f"metadata.`mlflow.trace.session` = '{session_id}'")

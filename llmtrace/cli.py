@@ -34,6 +34,7 @@ sessions_app = typer.Typer(
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(__import__("evals.cli", fromlist=["app"]).app, name="eval")  # evals/cli.py
 
 TRACKING_URI = typer.Option(
     None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -172,29 +173,57 @@ def check_chatbot(folder: Path, out: str) -> None:
     assert "expected next week" in out
 
 
-def check_eval_rag(folder: Path, out: str) -> None:
+def check_rag_eval(folder: Path, out: str) -> None:
+    assert "LOCAL STAND-IN" in out and "NOT a model" in out  # no OPENAI_API_KEY: said so
     client = store(folder)
     exp = experiment_id(client, "rag-eval")
-    traces = client.search_traces(locations=[exp])
-    assert len(traces) == 5
-    runs = client.search_runs([exp])
-    assert [r.info.run_name for r in runs] == ["rag-eval"]
-    run = runs[0]
-    assert run.info.run_id in out and "mlflow ui" in out
-    assert run.data.params["metrics"].split(",")[:2] == ["exact_match", "token_f1"]
-    assert run.data.metrics["eval/rows"] == 5.0
-    assert run.data.metrics["id_based_context_recall/n_errors"] == 1.0  # no reference: said so
-    assert 0.0 < run.data.metrics["token_f1/mean"] < 1.0
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "eval")] == [
-        "eval/rows.json",
-        "eval/summary.json",
-    ]
-    for t in traces:
-        names = {a.name for a in t.info.assessments}
-        assert {"exact_match", "token_f1", "non_llm_context_recall", "latency_s"} <= names
-    linked = client.search_traces(locations=[exp], run_id=run.info.run_id)
-    assert len(linked) == 5
-    assert "no reference context ids" in out
+
+    def app_traces(**where: str) -> list[Any]:  # the app's, not the judge's own traces
+        found = client.search_traces(locations=[exp], max_results=500, **where)
+        return [t for t in found if t.info.tags.get("llmtrace.evaluation") != "true"]
+
+    first = client.search_runs([exp])
+    assert [r.info.run_name for r in first] == ["rag-eval"]
+    again = run_example("rag_eval.py", folder)  # a second run: the judge cache answers
+    runs = client.search_runs([exp], order_by=["attributes.start_time ASC"])
+    assert [r.info.run_id for r in runs][:1] == [first[0].info.run_id] and len(runs) == 2
+    for run, printed in zip(runs, (out, again), strict=True):
+        assert run.info.status == "FINISHED"
+        assert run.info.run_id in printed and "mlflow ui" in printed
+        params, values = run.data.params, run.data.metrics
+        names = params["metrics"].split(",")
+        assert names[:2] == ["token_f1", "rougeL"]
+        assert {"faithfulness", "answer_relevancy", "context_precision", "grounded"} <= set(names)
+        assert params["judge.model"] == "local-stand-in"
+        assert params["judge.prompt_version.faithfulness"] == "1"
+        assert values["eval/rows"] == 7.0
+        assert values["faithfulness/n_errors"] == 1.0  # "I don't know": no claims, said so
+        assert 0.0 < values["faithfulness/mean"] < 1.0  # the café sentence is unsupported
+        assert 0.0 < values["token_f1/mean"] < 1.0
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "eval")] == [
+            "eval/rows.json",
+            "eval/summary.json",
+        ]
+        linked = app_traces(run_id=run.info.run_id)
+        assert len(linked) == 7
+        for t in linked:
+            sources = {a.name: a.source.source_type for a in t.info.assessments}
+            assert sources["token_f1"] == "CODE" and sources["faithfulness"] == "LLM_JUDGE"
+            assert {"context_precision", "grounded", "latency_s"} <= set(sources)
+    first_run, second_run = (r.data.metrics for r in runs)
+    assert first_run["judge/calls"] > 0 and first_run["judge/cached_calls"] == 0
+    assert second_run["judge/calls"] == 0  # zero judge calls, all from the cache
+    assert second_run["judge/cached_calls"] == first_run["judge/calls"]
+    for metric in ("faithfulness/mean", "grounded/mean", "answer_relevancy/mean"):
+        assert second_run[metric] == first_run[metric]
+    assert f"served {int(first_run['judge/calls']) - 7} chat and 7 embedding requests" in out
+    assert "served 0 chat and 0 embedding requests" in again
+    assert "this run made 0 judge API calls" in again
+    assert f"llmtrace eval compare {runs[0].info.run_id} {runs[1].info.run_id}" in again
+    every = app_traces()
+    assert len(every) == 14  # 7 questions per run; judge traces are kept apart
+    for t in every:
+        assert span_types(t) == ["CHAIN", "LLM", "RETRIEVER"]
 
 
 CHECKS: dict[str, Callable[[Path, str], None]] = {
@@ -203,12 +232,13 @@ CHECKS: dict[str, Callable[[Path, str], None]] = {
     "agent.py": check_agent,
     "classic_tracking.py": check_classic_tracking,
     "chatbot.py": check_chatbot,
-    "eval_rag.py": check_eval_rag,
+    "rag_eval.py": check_rag_eval,
 }
 
 
 def test_every_example_is_checked() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CHECKS)
+    scripts = [p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")]  # helpers
+    assert sorted(scripts) == sorted(CHECKS)
 
 
 @pytest.mark.slow

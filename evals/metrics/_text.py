@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import string
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -69,12 +68,24 @@ def exact_match(
     )
 
 
+def _squad_tokens(value: str) -> list[str]:
+    """``squad_normalize(value).split()``, without joining and splitting again."""
+    return _ARTICLES.sub(" ", value.lower().translate(_PUNCTUATION)).split()
+
+
 def _f1(prediction: str, truth: str) -> float:
-    pred = squad_normalize(prediction).split()
-    gold = squad_normalize(truth).split()
+    pred = _squad_tokens(prediction)
+    gold = _squad_tokens(truth)
     if not pred or not gold:
         return float(pred == gold)
-    same = sum((Counter(pred) & Counter(gold)).values())
+    left: dict[str, int] = {}  # sum((Counter(pred) & Counter(gold)).values()), faster
+    for token in gold:
+        left[token] = left.get(token, 0) + 1
+    same = 0
+    for token in pred:
+        if left.get(token):
+            left[token] -= 1
+            same += 1
     if same == 0:
         return 0.0
     precision, recall = same / len(pred), same / len(gold)
@@ -135,6 +146,10 @@ def rouge(
             scorer.append(RougeScorer([kind], use_stemmer=use_stemmer))
         refs = references(row.expected)
         answer = text(row.answer)
+        tokenizer = getattr(scorer[0], "_tokenizer", None)
+        if kind == "rougeL" and tokenizer is not None:  # same numbers, ~5x faster
+            tokenize = tokenizer.tokenize if use_stemmer else _rouge_tokens
+            return _rouge_l(tokenize, refs, answer)[measure]
         if len(refs) == 1:
             result = scorer[0].score(refs[0], answer)[kind]
         else:
@@ -148,6 +163,62 @@ def rouge(
         threshold=threshold,
         settings={"use_stemmer": use_stemmer, "measure": measure},
     )
+
+
+_ALNUM_RUNS = re.compile(r"[a-z0-9]+")
+
+
+def _rouge_tokens(value: str) -> list[str]:
+    """rouge-score's tokens without stemming: lower case, runs of ``[a-z0-9]`` (its
+    ``tokenize.tokenize`` replaces everything else by spaces, splits, drops empty tokens)."""
+    return _ALNUM_RUNS.findall(value.lower())
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence of two token lists (bit-parallel, Hyyrö 2004).
+
+    Bit ``i`` of ``v`` is cleared once ``a[i]`` is matched; each token of ``b`` updates all the
+    bits at once, so the cost is ``len(b)`` big-integer operations instead of a
+    ``len(a) x len(b)`` table (the same integer as rouge-score's ``_lcs_table``).
+
+    Example:
+        >>> lcs_length("the cat sat on the mat".split(), "the cat is on the mat".split())
+        5
+    """
+    masks: dict[str, int] = {}
+    for i, token in enumerate(a):
+        masks[token] = masks.get(token, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for token in b:
+        match = masks.get(token)
+        if match:
+            u = v & match
+            v = ((v + u) | (v - u)) & full
+    return len(a) - v.bit_count()
+
+
+def _rouge_l(
+    tokenize: Callable[[str], list[str]], refs: list[str], answer: str
+) -> dict[str, float]:
+    """rouge-score's ``_score_lcs`` (best F over several references, first one on ties)."""
+    prediction = tokenize(answer)
+    best: dict[str, float] | None = None
+    for ref in refs:
+        target = tokenize(ref)
+        if not target or not prediction:
+            score = {"precision": 0.0, "recall": 0.0, "fmeasure": 0.0}
+        else:
+            lcs = lcs_length(target, prediction)
+            precision, recall = lcs / len(prediction), lcs / len(target)
+            fmeasure = (
+                2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+            )
+            score = {"precision": precision, "recall": recall, "fmeasure": fmeasure}
+        if best is None or score["fmeasure"] > best["fmeasure"]:
+            best = score
+    assert best is not None  # references() never returns an empty list
+    return best
 
 
 def rouge1(**kwargs: Any) -> FunctionMetric:

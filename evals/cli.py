@@ -1,0 +1,562 @@
+"""``llmtrace eval``: score a dataset from the command line (a CI gate), compare two runs.
+
+``run`` evaluates a JSONL/JSON/CSV file (or stored traces) with built-in metrics, logs the run
+to the store like `evals.evaluate`, prints the aggregates and exits 1 when a ``--fail-under``
+threshold is missed. ``compare`` reads two runs' ``eval/rows.json`` artifacts and prints the
+per-metric deltas with a paired significance test and the rows that regressed most.
+
+Exit codes: 0 ok; 1 a threshold failed (``run``), a significant regression with
+``--fail-on-regression`` (``compare``), or the store could not be used; 2 a mistake in the
+command or the data (unknown metric, bad ``--fail-under``, a column the metrics need is absent).
+
+Only typer is imported here at import time (``llmtrace --help`` stays fast); evals, MLflow and
+rich load when a command runs.
+
+Example:
+    $ llmtrace eval run qa.jsonl -m exact_match -m token_f1 --fail-under token_f1=0.8
+    $ llmtrace eval run qa.jsonl -m faithfulness --judge gpt-4o-mini --fail-under faithfulness=0.7
+    $ llmtrace eval run traces:my-app -m latency -m answer_relevancy --judge gpt-4o-mini
+    $ llmtrace eval compare 1f0c9a... 7be2d4...
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from ._compare import Comparison, RunTable
+    from ._result import EvaluationResult
+    from ._types import Metric
+
+app = typer.Typer(
+    help="Evaluate LLM outputs: score a dataset (CI gate), compare two evaluation runs.",
+    no_args_is_help=True,
+)
+
+TRACKING_URI = typer.Option(
+    None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."
+)
+RUN_METRICS = typer.Option(
+    ..., "--metric", "-m", help="A built-in metric (repeatable), e.g. token_f1."
+)
+FAIL_UNDER = typer.Option(
+    [],
+    "--fail-under",
+    help="METRIC=MIN or METRIC/STAT=MIN (STAT: mean, p50, pass_rate): exit 1 below it.",
+)
+COMPARE_METRICS = typer.Option(
+    [], "--metric", "-m", help="Only these metrics (result names, repeatable)."
+)
+LOWER_IS_BETTER = typer.Option(
+    [], "--lower-is-better", help="More metrics where lower is better (latency_s etc. are)."
+)
+
+
+def metric_factories() -> dict[str, Callable[[], Metric]]:
+    """Built-in metrics by CLI name (each metric's own result name is accepted too).
+
+    Example:
+        >>> sorted(metric_factories())[:3]
+        ['answer_chars', 'answer_relevancy', 'answer_words']
+    """
+    from . import judge
+    from . import metrics as m
+
+    factories: dict[str, Callable[[], Metric]] = {
+        "answer_chars": lambda: m.answer_length("chars"),
+        "answer_words": lambda: m.answer_length("words"),
+        "bleu": m.bleu,
+        "contains": m.contains,
+        "cost": m.cost,
+        "exact_match": m.exact_match,
+        "exact_match_normalized": lambda: m.exact_match(
+            normalize=True, name="exact_match_normalized"
+        ),
+        "id_based_context_precision": m.id_based_context_precision,
+        "id_based_context_recall": m.id_based_context_recall,
+        "json_valid": m.json_valid,
+        "latency": m.latency,
+        "levenshtein": m.levenshtein,
+        "non_llm_context_precision": m.non_llm_context_precision,
+        "non_llm_context_recall": m.non_llm_context_recall,
+        "num_steps": m.num_steps,
+        "rouge1": m.rouge1,
+        "rouge2": m.rouge2,
+        "rouge_l": m.rouge_l,
+        "token_f1": m.token_f1,
+        "tokens": m.tokens,
+        "tool_call_accuracy": m.tool_call_accuracy,
+        "tool_call_f1": m.tool_call_f1,
+        "trajectory_match": m.trajectory_match,
+        # judge metrics (need --judge)
+        "answer_relevancy": judge.AnswerRelevancy,
+        "context_precision": judge.ContextPrecision,
+        "context_recall": judge.ContextRecall,
+        "faithfulness": judge.Faithfulness,
+        "task_completion": judge.TaskCompletion,
+    }
+    return dict(sorted(factories.items()))
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A `ValueError` (bad data or arguments) → exit 2; anything else → exit 1; one line each."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ValueError as exc:
+        raise _usage_error((str(exc).strip().splitlines() or ["invalid value"])[0]) from None
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
+        raise typer.Exit(1) from None
+
+
+def resolve_metrics(names: list[str]) -> list[Metric]:
+    """The metrics named on the command line; a `ValueError` listing the valid names otherwise.
+
+    Example:
+        >>> [m.name for m in resolve_metrics(["token_f1", "rouge_l"])]
+        ['token_f1', 'rougeL']
+    """
+    factories = metric_factories()
+    made = {name: factory() for name, factory in factories.items()}
+    by_result_name = {metric.name: metric for metric in made.values()}
+    chosen: list[Metric] = []
+    for name in names:
+        metric = made.get(name) or by_result_name.get(name)
+        if metric is None:
+            raise ValueError(f"unknown metric {name!r}; valid: {', '.join(factories)}")
+        if metric not in chosen:
+            chosen.append(metric)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One ``--fail-under METRIC[/STAT]=MIN`` condition (STAT: mean, default, or pass_rate/p50)."""
+
+    metric: str
+    stat: str
+    minimum: float
+
+    def value(self, result: EvaluationResult) -> float | None:
+        """The aggregate this gate checks."""
+        value = result.aggregates[self.metric].get(self.stat)
+        return None if value is None else float(value)
+
+    def passed(self, result: EvaluationResult) -> bool:
+        """True when the aggregate exists and is ``>= minimum``."""
+        value = self.value(result)
+        return value is not None and not math.isnan(value) and value >= self.minimum
+
+
+_GATE_STATS = ("mean", "p50", "pass_rate")
+
+
+def parse_gates(specs: list[str], metrics: list[Metric]) -> list[Gate]:
+    """``["token_f1=0.8", "faithfulness/pass_rate=0.9"]`` → gates on the chosen metrics.
+
+    A gate may name a metric by its CLI name or its result name; a `ValueError` otherwise.
+
+    Example:
+        >>> parse_gates(["rouge_l=0.5"], resolve_metrics(["rouge_l"]))
+        [Gate(metric='rougeL', stat='mean', minimum=0.5)]
+    """
+    aliases = {m.name: m.name for m in metrics}
+    for cli_name, factory in metric_factories().items():
+        result_name = factory().name
+        if result_name in aliases:
+            aliases[cli_name] = result_name
+    gates = []
+    for spec in specs:
+        target, sep, number = spec.partition("=")
+        name, _, stat = target.strip().partition("/")
+        stat = stat or "mean"
+        try:
+            minimum = float(number)
+        except ValueError:
+            minimum = math.nan
+        if not sep or math.isnan(minimum) or stat not in _GATE_STATS:
+            raise ValueError(
+                f"--fail-under {spec!r}: write METRIC=MIN or METRIC/STAT=MIN with STAT one of "
+                f"{', '.join(_GATE_STATS)}, e.g. token_f1=0.8"
+            )
+        if name not in aliases:
+            raise ValueError(
+                f"--fail-under {spec!r}: {name!r} is not among the --metric given "
+                f"({', '.join(m.name for m in metrics)})"
+            )
+        gates.append(Gate(aliases[name], stat, minimum))
+    return gates
+
+
+def _load_data(data: str, limit: int) -> Any:
+    """A file path as it is; ``traces:`` / ``traces:EXPERIMENT`` → that experiment's traces."""
+    if not data.startswith("traces:"):
+        return data
+    import llmtrace
+
+    experiment = data[len("traces:") :] or None
+    found = llmtrace.search_traces(experiment=experiment, max_results=limit, return_type="pandas")
+    if len(found) == 0:
+        where = experiment or llmtrace.current_config().experiment or "Default"
+        raise ValueError(f"no traces in experiment {where!r} to evaluate")
+    return found
+
+
+def _fmt(value: Any, digits: int = 3, sign: str = "") -> str:
+    """A number for a table: ``digits`` decimals, or significant digits when it is tiny."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 10 ** (1 - digits):  # e.g. latencies in seconds
+            return f"{value:{sign}.{digits - 1}g}"
+        return f"{value:{sign}.{digits}f}"
+    return str(value)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _table(title: str) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
+
+
+def _print_run(result: EvaluationResult, gates: list[Gate], tracking_uri: str) -> None:
+    by_metric: dict[str, list[Gate]] = {}
+    for gate in gates:
+        by_metric.setdefault(gate.metric, []).append(gate)
+    table = _table(f"Evaluation of {len(result.table)} rows (pass: share >= thr; err: unscored)")
+    for column in ("metric", "mean", "p50", "pass", "thr", "n", "err", "gate"):
+        table.add_column(
+            column,
+            justify="left" if column in ("metric", "gate") else "right",
+            no_wrap=column == "metric",
+        )
+    for name, agg in result.aggregates.items():
+        checks = [
+            f"{'ok' if g.passed(result) else 'FAIL'} {'' if g.stat == 'mean' else g.stat}"
+            f">={g.minimum:g}"
+            for g in by_metric.get(name, [])
+        ]
+        table.add_row(
+            _short(name, 60),
+            _fmt(agg["mean"]),
+            _fmt(agg["p50"]),
+            _fmt(agg["pass_rate"]),
+            _fmt(agg["threshold"]),
+            str(agg["n_scored"]),
+            str(agg["n_errors"]),
+            ", ".join(checks),
+        )
+    console = _console()
+    console.print(table)
+    usage = result.judge_usage
+    if usage:
+        cost = usage.get("cost_usd")
+        console.print(
+            f"judge: {usage.get('calls', 0)} calls, {usage.get('cached_calls', 0)} from cache, "
+            f"{usage.get('prompt_tokens', 0)} + {usage.get('completion_tokens', 0)} tokens, "
+            f"cost {'unknown (no price)' if cost is None else f'${cost:.4f}'}"
+        )
+    if result.unscored_by_budget:
+        console.print(f"{result.unscored_by_budget} scores left out by the budget")
+    if result.run_id:
+        console.print(
+            f"run {result.run_id} (experiment id {result.experiment_id}) in {tracking_uri}; "
+            f"rows: artifact eval/rows.json; `mlflow ui --backend-store-uri {tracking_uri}`",
+            markup=False,
+        )
+    if result.log_error:
+        console.print(
+            f"warning: not everything was logged to MLflow: {result.log_error}", markup=False
+        )
+    failed = [g for g in gates if not g.passed(result)]
+    for gate in failed:
+        console.print(
+            f"FAILED: {gate.metric} {gate.stat} {_fmt(gate.value(result))} < {gate.minimum:g}"
+        )
+    if gates and not failed:
+        console.print(f"passed: all {len(gates)} --fail-under thresholds met")
+
+
+@app.command("run")
+def run(
+    data: str = typer.Argument(
+        ..., help="A .jsonl/.json/.csv file, or traces:EXPERIMENT (traces: the default one)."
+    ),
+    metric: list[str] = RUN_METRICS,
+    judge: str = typer.Option(None, "--judge", help="Judge model for judge metrics."),
+    base_url: str = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint of the judge (default: OpenAI)."
+    ),
+    fail_under: list[str] = FAIL_UNDER,
+    experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment of the run."),
+    run_name: str = typer.Option(None, "--run-name", help="Name of the MLflow run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Rows at once."),
+    budget_usd: float = typer.Option(None, "--budget-usd", min=0, help="Judge spend limit."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the judge cache."),
+    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many traces."),
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Score DATA with the metrics, log the run, print the aggregates; exit 1 if a gate fails."""
+    with _one_line_errors():
+        chosen = resolve_metrics(metric)
+        gates = parse_gates(fail_under, chosen)
+        if judge is None and any(m.needs_judge for m in chosen):
+            names = ", ".join(m.name for m in chosen if m.needs_judge)
+            raise ValueError(f"judge metric(s) {names}: add --judge MODEL (and --base-url URL)")
+    with _one_line_errors():
+        import llmtrace
+
+        from ._evaluate import evaluate
+
+        if tracking_uri is not None:
+            llmtrace.configure(tracking_uri=tracking_uri)
+        uri = llmtrace.current_config().tracking_uri
+        the_judge = None
+        if judge is not None:
+            from .judge import OpenAIJudge
+
+            the_judge = OpenAIJudge(judge, base_url=base_url)
+        result = evaluate(
+            _load_data(data, limit),
+            chosen,
+            judge=the_judge,
+            experiment=experiment,
+            run_name=run_name,
+            max_concurrency=max_concurrency,
+            cache=not no_cache,
+            budget_usd=budget_usd,
+        )
+        llmtrace.flush()
+    failed = [g for g in gates if not g.passed(result)]
+    if as_json:
+        payload = {
+            "run_id": result.run_id,
+            "experiment_id": result.experiment_id,
+            "tracking_uri": uri,
+            "rows": len(result.table),
+            "aggregates": result.aggregates,
+            "judge_usage": result.judge_usage,
+            "unscored_by_budget": result.unscored_by_budget,
+            "log_error": result.log_error,
+            "gates": [
+                {**vars(g), "value": g.value(result), "passed": g.passed(result)} for g in gates
+            ],
+            "passed": not failed,
+        }
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        _print_run(result, gates, uri)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _resolve_run(client: Any, ref: str) -> Any:
+    """A run by id, else the newest run with that name (any experiment)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(ref)
+    except MlflowException:
+        pass
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    escaped = ref.replace("'", "\\'")
+    runs = client.search_runs(
+        experiments,
+        filter_string=f"attributes.run_name = '{escaped}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        raise ValueError(f"no run with id or name {ref!r} in this store")
+    return runs[0]
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow's artifact download bar off for the block (it is noise for a 1-file download)."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    saved = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+def load_run(client: Any, ref: str) -> RunTable:
+    """The per-row table (artifact ``eval/rows.json``) of the run ``ref`` (id or name)."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    from ._compare import RunTable, read_rows_json
+
+    run = _resolve_run(client, ref)
+    run_id = run.info.run_id
+    with tempfile.TemporaryDirectory() as folder, _no_progress_bar():
+        try:
+            path = client.download_artifacts(run_id, "eval/rows.json", folder)
+        except (MlflowException, OSError):
+            raise ValueError(
+                f"run {run_id} has no eval/rows.json artifact: is it an evals.evaluate run?"
+            ) from None
+        rows = read_rows_json(path)
+    return RunTable(run_id, run.info.run_name, rows)
+
+
+_VERDICTS = {
+    "better": "better",
+    "worse": "WORSE",
+    "no significant change": "n.s.",
+    "n/a": "n/a",
+}
+
+
+def _short(text: str, width: int = 40) -> str:
+    """One line of at most ``width`` characters, escaped for rich markup (data, not markup)."""
+    from rich.markup import escape
+
+    text = " ".join(text.split())
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _print_comparison(comparison: Comparison, alpha: float) -> None:
+    c = comparison
+    console = _console()
+    for label, run in (("A", c.run_a), ("B", c.run_b)):
+        console.print(
+            f"{label}: run {run.run_id} ({run.run_name or '-'}), {len(run.rows)} rows",
+            markup=False,
+        )
+    console.print(
+        f"paired by {c.key}: {c.matched} rows in both, {c.only_a} only in A, {c.only_b} only in B",
+        markup=False,
+    )
+    table = _table("Per metric: Δ = mean(B) - mean(A) over rows scored in both")
+    for column in ("metric", "n", "A", "B", "Δ", "95% CI", "p", "verdict", "+err"):
+        table.add_column(
+            column, justify="left" if column in ("metric", "verdict") else "right", no_wrap=True
+        )
+    for m in c.metrics:
+        t = m.test
+        if t is None:
+            table.add_row(
+                _short(m.name, 60), "0", "-", "-", "-", "-", "-", "n/a", str(m.new_errors)
+            )
+            continue
+        table.add_row(
+            _short(m.name, 60) + ("" if m.higher_is_better else " (↓)"),
+            str(t.n),
+            _fmt(t.mean_a),
+            _fmt(t.mean_b),
+            _fmt(t.delta, sign="+"),
+            f"{_fmt(t.ci_low, 2, '+')}..{_fmt(t.ci_high, 2, '+')}",
+            f"{t.p_value:.4f}" + ("" if t.exact else "*"),
+            _VERDICTS[m.verdict(alpha)],
+            str(m.new_errors),
+        )
+    console.print(table)
+    console.print(
+        f"p: two-sided paired permutation test (sign flip; exact, or * {c.resamples} seeded "
+        f"resamples, seed {c.seed}); 95% CI: paired bootstrap; n.s.: p >= {alpha:g}; "
+        "(↓): lower is better; +err: rows scored in A with an error in B"
+    )
+    if not c.regressions:
+        console.print("no row regressed")
+        return
+    rows = _table(f"Rows that regressed most (up to {c.top} per metric)")
+    for column in ("metric", c.key, "A", "B", "change"):
+        rows.add_column(column, justify="right" if column in ("A", "B", "change") else "left")
+    for r in c.regressions:
+        rows.add_row(
+            _short(r.metric, 60),
+            _short(r.key),
+            _fmt(r.a),
+            "error" if r.b is None else _fmt(r.b),
+            "error" if r.b is None else _fmt(r.change, sign="+"),
+        )
+    console.print(rows)
+
+
+@app.command("compare")
+def compare(
+    run_a: str = typer.Argument(..., help="The baseline run (id or name)."),
+    run_b: str = typer.Argument(..., help="The new run (id or name)."),
+    metric: list[str] = COMPARE_METRICS,
+    key: str = typer.Option(
+        "auto", "--key", help="Pair rows by: auto, trace_id, question, row (position)."
+    ),
+    lower_is_better: list[str] = LOWER_IS_BETTER,
+    top: int = typer.Option(5, "--top", min=0, help="Regressed rows shown per metric."),
+    resamples: int = typer.Option(10_000, "--resamples", min=100, help="Test resamples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the resampling."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="Significance level."),
+    fail_on_regression: bool = typer.Option(
+        False, "--fail-on-regression", help="Exit 1 when a metric is significantly worse."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Per-metric deltas of RUN_B against RUN_A, paired by row, with significance."""
+    with _one_line_errors():
+        from mlflow import MlflowClient
+
+        import llmtrace
+
+        from ._compare import LOWER_IS_BETTER
+        from ._compare import compare as compare_runs
+
+        uri = tracking_uri or llmtrace.current_config().tracking_uri
+        client = MlflowClient(tracking_uri=uri)
+        table_a, table_b = load_run(client, run_a), load_run(client, run_b)
+        comparison = compare_runs(
+            table_a,
+            table_b,
+            key=key,
+            metrics=metric or None,
+            lower_is_better=LOWER_IS_BETTER | set(lower_is_better),
+            resamples=resamples,
+            seed=seed,
+            top=top,
+        )
+    if as_json:
+        typer.echo(json.dumps(comparison.to_json(alpha), indent=2, default=str))
+    else:
+        _print_comparison(comparison, alpha)
+    if fail_on_regression and any(m.verdict(alpha) == "worse" for m in comparison.metrics):
+        raise typer.Exit(1)
