@@ -67,15 +67,15 @@ def _parse_json_string(value: Any) -> Any:
     return parsed if isinstance(parsed, str) else value
 
 
-def _node(span: Any, attributes: dict[str, Any], key: str) -> Any:
+def _node(span_id: str, parent_id: str | None, attributes: dict[str, Any], key: str) -> Any:
     from mlflow.tracing.utils import SpanAggregationNode, try_json_loads
 
     value = attributes.get(key)
     if isinstance(value, str):
         value = try_json_loads(value)
     return SpanAggregationNode(
-        span_id=span.span_id,
-        parent_id=span.parent_id,
+        span_id=span_id,
+        parent_id=parent_id,
         data=value if isinstance(value, dict) else None,
     )
 
@@ -136,13 +136,15 @@ class _Rows:
 
         experiment = int(self.experiment_id)
         usage_nodes, cost_nodes = [], []
-        session_id = user_id = root_dict = root = None
+        session_id = user_id = root_dict = root_status = None
         root_tags: dict[str, str] = {}
         for span in spans:
             span_dict = translate_span_when_storing(span)
             attributes = span_dict.get("attributes", {})
-            usage_nodes.append(_node(span, attributes, SpanAttributeKey.CHAT_USAGE))
-            cost_nodes.append(_node(span, attributes, SpanAttributeKey.LLM_COST))
+            span_id, parent_id = span.span_id, span.parent_id  # computed properties: once
+            status = span.status.status_code
+            usage_nodes.append(_node(span_id, parent_id, attributes, SpanAttributeKey.CHAT_USAGE))
+            cost_nodes.append(_node(span_id, parent_id, attributes, SpanAttributeKey.LLM_COST))
             span_cost = None
             if attributes:
                 if session_id is None and (
@@ -161,13 +163,13 @@ class _Rows:
                     costs = {}
             self.spans.append(
                 {
-                    "trace_id": span.trace_id,
+                    "trace_id": trace_id,
                     "experiment_id": experiment,
-                    "span_id": span.span_id,
-                    "parent_span_id": span.parent_id,
+                    "span_id": span_id,
+                    "parent_span_id": parent_id,
                     "name": span.name,
                     "type": span.span_type,
-                    "status": span.status.status_code,
+                    "status": status,
                     "start_time_unix_nano": span.start_time_ns,
                     "end_time_unix_nano": span.end_time_ns,
                     "content": json.dumps(span_dict, cls=TraceJSONEncoder, ensure_ascii=False),
@@ -182,8 +184,8 @@ class _Rows:
                     ),
                 }
             )
-            if span.parent_id is None:
-                root, root_dict = span, span_dict
+            if parent_id is None:
+                root_status, root_dict = status, span_dict
                 prefix = SpanAttributeKey.TRACE_TAG_PREFIX
                 for key, value in attributes.items():
                     if not key.startswith(prefix):
@@ -201,7 +203,7 @@ class _Rows:
         start_ms = min(s.start_time_ns for s in spans) // 1_000_000
         ends = [s.end_time_ns for s in spans if s.end_time_ns is not None]
         end_ms = max(ends) // 1_000_000 if ends else None
-        error = root.status.status_code == SpanStatusCode.ERROR
+        error = root_status == SpanStatusCode.ERROR
         info: dict[str, Any] = dict.fromkeys(_TRACE_INFO_COLUMNS)
         info.update(
             request_id=trace_id,
@@ -283,7 +285,7 @@ def write_new_traces(store: Any, experiment_id: str, spans: list[Any]) -> list[A
     by_trace: dict[str, list[Any]] = defaultdict(list)
     for span in spans:
         by_trace[span.trace_id].append(span)
-    whole = [t for t, group in by_trace.items() if any(s.parent_id is None for s in group)]
+    whole = [t for t, group in by_trace.items() if any(s._span.parent is None for s in group)]
     if not whole:
         return spans
     with store.ManagedSessionMaker() as session:
