@@ -22,6 +22,7 @@ logger = logging.getLogger("llmtrace")
 CHECKED_MLFLOW = ("3.17.",)
 """MLflow releases whose `log_spans` this module was compared with, row by row."""
 
+
 _TRACE_INFO_COLUMNS = frozenset(
     {
         "request_id", "experiment_id", "timestamp_ms", "execution_time_ms", "status",
@@ -53,10 +54,9 @@ def supported(store: Any) -> bool:
         return False
     if type(store) is not SqlAlchemyStore or store.db_type != "sqlite" or rollups_enabled():
         return False
-    return (
-        {c.name for c in SqlTraceInfo.__table__.columns} == _TRACE_INFO_COLUMNS
-        and {c.name for c in SqlSpan.__table__.columns} == _SPAN_COLUMNS
-    )
+    return {c.name for c in SqlTraceInfo.__table__.columns} == _TRACE_INFO_COLUMNS and {
+        c.name for c in SqlSpan.__table__.columns
+    } == _SPAN_COLUMNS
 
 
 def _parse_json_string(value: Any) -> Any:
@@ -83,29 +83,34 @@ def _node(span_id: str, parent_id: str | None, attributes: dict[str, Any], key: 
 class _Rows:
     """The rows of one batch of new traces, as `log_spans` would store them."""
 
-    def __init__(self, store: Any, experiment_id: str) -> None:
-        self.store = store
+    def __init__(self, artifact_root: str, experiment_id: str) -> None:
+        self.artifact_root = artifact_root
         self.experiment_id = experiment_id
         self.trace_infos: list[dict[str, Any]] = []
         self.tags: list[dict[str, Any]] = []
         self.metadata: list[dict[str, Any]] = []
         self.spans: list[dict[str, Any]] = []
-        self._artifact_root: str | None = None
+
+    def extend(self, other: _Rows) -> None:
+        self.trace_infos += other.trace_infos
+        self.tags += other.tags
+        self.metadata += other.metadata
+        self.spans += other.spans
 
     def artifact_location(self, trace_id: str) -> str:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
         from mlflow.utils.uri import append_to_uri_path
 
-        if self._artifact_root is None:
-            self._artifact_root = self.store.get_experiment(self.experiment_id).artifact_location
         return append_to_uri_path(
-            self._artifact_root,
+            self.artifact_root,
             SqlAlchemyStore.TRACE_FOLDER_NAME,
             trace_id,
             SqlAlchemyStore.ARTIFACTS_FOLDER_NAME,
         )
 
-    def add_trace(self, trace_id: str, spans: list[Any]) -> None:
+    def add_trace(
+        self, trace_id: str, spans: list[Any], resource_attributes: dict[str, Any]
+    ) -> None:
         from mlflow.entities import SpanStatusCode
         from mlflow.entities.trace_state import TraceState
         from mlflow.store.tracking.sqlalchemy_store import _validate_trace_tag
@@ -235,15 +240,7 @@ class _Rows:
             MLFLOW_ARTIFACT_LOCATION: self.artifact_location(trace_id),
             TraceTagKey.SPANS_LOCATION: SpansLocation.TRACKING_STORE.value,
         }
-        resource = next(
-            (
-                r
-                for s in spans
-                if (r := getattr(s._span, "resource", None)) is not None and r.attributes
-            ),
-            None,
-        )
-        for key, value in (resource.attributes.items() if resource is not None else ()):
+        for key, value in resource_attributes.items():
             if key.startswith(("telemetry.sdk.", "mlflow.")):
                 continue
             text = value if isinstance(value, str) else json.dumps(value)
@@ -258,6 +255,33 @@ class _Rows:
             self.metadata.append(
                 {"request_id": trace_id, "key": TraceMetadataKey.TRACE_USER, "value": user_id}
             )
+
+
+def build_rows(
+    artifact_root: str, experiment_id: str, traces: list[tuple[str, list[Any], dict[str, Any]]]
+) -> _Rows:
+    """The rows of ``traces`` (whole new traces: id, spans, OTel resource attributes)."""
+    rows = _Rows(artifact_root, experiment_id)
+    for trace_id, spans, resource_attributes in traces:
+        rows.add_trace(trace_id, spans, resource_attributes)
+    return rows
+
+
+def _resource_attributes(spans: list[Any]) -> dict[str, Any]:
+    """The OTel resource attributes of a trace (as `log_spans` finds them: first non-empty)."""
+    for span in spans:
+        resource = getattr(span._span, "resource", None)
+        if resource is not None and resource.attributes:
+            return dict(resource.attributes)
+    return {}
+
+
+def _artifact_root(store: Any, experiment_id: str) -> str:
+    """The experiment's artifact location (fixed once created), cached on the store object."""
+    cache = store.__dict__.setdefault("_llmtrace_artifact_roots", {})
+    if experiment_id not in cache:
+        cache[experiment_id] = store.get_experiment(experiment_id).artifact_location
+    return str(cache[experiment_id])
 
 
 def write_new_traces(store: Any, experiment_id: str, spans: list[Any]) -> list[Any]:
@@ -297,9 +321,11 @@ def write_new_traces(store: Any, experiment_id: str, spans: list[Any]) -> list[A
     new = [t for t in whole if t not in stored]
     if not new:
         return spans
-    rows = _Rows(store, experiment_id)
-    for trace_id in new:
-        rows.add_trace(trace_id, by_trace[trace_id])
+    rows = build_rows(
+        _artifact_root(store, experiment_id),
+        experiment_id,
+        [(t, by_trace[t], _resource_attributes(by_trace[t])) for t in new],
+    )
     try:
         with store.ManagedSessionMaker(read_only=False) as session:
             session.execute(insert(SqlTraceInfo.__table__), rows.trace_infos)
