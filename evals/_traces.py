@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmtrace import _semconv as sc
+from llmtrace._serialize import as_text
 
 _QUESTION_KEYS = ("question", "query", "input", "prompt", "user_input", "message", "text")
 _ANSWER_KEYS = ("answer", "output", "response", "content", "text", "result")
@@ -39,16 +40,6 @@ def root_span(trace: Any) -> Any | None:
     """The span without a parent (the first one started, if several)."""
     roots = [s for s in spans_in_order(trace) if s.parent_id is None]
     return roots[0] if roots else None
-
-
-def to_text(value: Any) -> str:
-    """Text of any value: a string as it is, other values as JSON (or ``str()``)."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def question_of(inputs: Any) -> str | None:
@@ -71,7 +62,7 @@ def question_of(inputs: Any) -> str | None:
             ]
             if users and isinstance(users[-1], str):
                 return users[-1]
-    return to_text(inputs)
+    return as_text(inputs)
 
 
 def answer_of(outputs: Any) -> Any:
@@ -123,7 +114,7 @@ def split_documents(docs: Iterable[Any]) -> tuple[list[str], list[str] | None]:
     for doc in docs:
         text = document_text(doc)
         if text is None:
-            text = to_text(doc)
+            text = as_text(doc)
         texts.append(text)
         ids.append(document_id(doc))
     if all(i is not None for i in ids):  # nothing retrieved: no ids either
@@ -139,7 +130,7 @@ def retrieved(trace: Any) -> tuple[list[str], list[str] | None]:
         if span.span_type != "RETRIEVER" or not isinstance(span.outputs, list):
             continue
         for doc in span.outputs:
-            key = to_text(doc)
+            key = as_text(doc)
             if key not in seen:
                 seen.add(key)
                 docs.append(doc)

@@ -160,3 +160,18 @@ def dump_json(
         dropped = len(text) - max_chars
         return json.dumps(f"{text[:max_chars]}...[truncated {dropped} chars]"), True
     return text, False
+
+
+def as_text(value: Any) -> str:
+    """A value as one string: a string as it is, anything else as compact JSON (or ``str()``).
+
+    Example:
+        >>> as_text({"q": "hi"})
+        '{"q": "hi"}'
+    """
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmtrace._serialize import as_text
+
 from .._data import columns_for, value_of
-from .._traces import to_text
 from .._types import Judge, Metric, MetricError, Row, Score
 
 #: What a metric function may return: a number, (number, reason), or a `Score`.
@@ -101,7 +102,7 @@ def _number(value: Any) -> float | None:
 
 def text(value: Any) -> str:
     """A row value as text (strings as they are, other values as JSON)."""
-    return to_text(value)
+    return as_text(value)
 
 
 def references(expected: Any) -> list[str]:

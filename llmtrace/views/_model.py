@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _semconv as sc
+from .._serialize import as_text
 
 #: Keys of a root span's inputs that usually hold the user's message, in order of preference.
 USER_KEYS = ("text", "message", "question", "query", "input", "prompt", "user_input", "content")
@@ -167,7 +168,7 @@ def _parts_text(parts: Any) -> str:
         elif kind == "tool_call":
             texts.append(f"-> {part.get('name')}({part.get('arguments') or ''})")
         elif kind == "tool_call_response":
-            texts.append(f"<- {compact(part.get('response'))}")
+            texts.append(f"<- {as_text(part.get('response'))}")
         else:
             texts.append(f"[{kind}]")
     return " ".join(t for t in texts if t)
@@ -360,16 +361,6 @@ def build(trace: Any) -> TraceView:
     return view
 
 
-def compact(value: Any) -> str:
-    """A value on one line: strings as they are, anything else as compact JSON."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def pretty(value: Any) -> str:
     """A value in full: strings as they are, anything else as indented JSON."""
     if isinstance(value, str):
@@ -393,7 +384,7 @@ def user_text(view: TraceView) -> str | None:
             users = [m.text for m in node.input_messages if m.role == "user"]
             if users:
                 return users[-1]
-    return compact(root.inputs) if root.has_inputs else None
+    return as_text(root.inputs) if root.has_inputs else None
 
 
 def reply_text(view: TraceView) -> str | None:
@@ -415,7 +406,7 @@ def reply_text(view: TraceView) -> str | None:
             last = " ".join(m.text for m in node.output_messages)
     if last is not None:
         return last
-    return compact(root.outputs) if root.has_outputs else None
+    return as_text(root.outputs) if root.has_outputs else None
 
 
 def _pick(value: Any, keys: tuple[str, ...], role: str) -> str | None:

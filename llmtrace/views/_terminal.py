@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._serialize import as_text
 from . import _format as fmt
 from ._lines import Line
-from ._model import Node, TraceView, compact, pretty
+from ._model import Node, TraceView, pretty
 
 KIND_STYLE = {
     "LLM": "magenta",
@@ -185,7 +186,7 @@ def _text_lines(
 def _details(node: Node, prefix: str, opts: TreeOptions, full: bool, width: int) -> list[Line]:
     """The lines under a span's row: error, model/tokens, conversation, documents, in/out."""
     out: list[Line] = []
-    show = pretty if full else compact
+    show = pretty if full else as_text
     if node.error:
         out.extend(_text_lines(prefix, "✗ ", node.error, full, width, "red"))
         if full and node.stacktrace and "\n" in node.stacktrace.strip():  # frames, not a repeat
