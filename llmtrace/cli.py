@@ -19,9 +19,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+from ._errors import LLMTraceError
 
 if TYPE_CHECKING:
     from .views._lines import Line
@@ -47,8 +49,6 @@ EXPERIMENT = typer.Option(
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
     """Turn llmtrace's and MLflow's errors into one ``error:`` line and exit code 1."""
-    from ._errors import LLMTraceError
-
     try:
         yield
     except typer.Exit:
@@ -61,6 +61,12 @@ def _one_line_errors() -> Iterator[None]:
         first = (str(exc).strip().splitlines() or [""])[0]
         typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
         raise typer.Exit(1) from None
+
+
+def _none_found(message: str) -> NoReturn:
+    """An empty answer: the message on stderr and exit code 1 (a listing found nothing)."""
+    typer.echo(message, err=True)
+    raise typer.Exit(1)
 
 
 def _store(tracking_uri: str | None, experiment: str | None) -> Store:
@@ -127,12 +133,10 @@ def traces_list(
         return
     if not views:
         what = "match the filters" if where else "yet"
-        typer.echo(
+        _none_found(
             f"no traces {what} in experiment {store.experiment or 'Default'!r} "
-            f"at {store.tracking_uri}",
-            err=True,
+            f"at {store.tracking_uri}"
         )
-        raise typer.Exit(1)
     _print(traces_table(views, _width()))
 
 
@@ -160,8 +164,7 @@ def traces_show(
         options = TreeOptions(full=full, span=span, depth=depth, collapse=collapse)
         if span is not None and not any(n.name == span or n.span_id == span for n in view.nodes()):
             names = ", ".join(sorted({n.name for n in view.nodes()}))
-            typer.echo(f"error: no span {span!r} in {trace_id}; spans: {names}", err=True)
-            raise typer.Exit(1)
+            raise LLMTraceError(f"no span {span!r} in {trace_id}; spans: {names}")
         lines = tree_lines(view, _width(), options)
     _print(lines)
 
@@ -265,12 +268,10 @@ def sessions_list(
         views = [trace_summary(t.info) for t in store.search(where, max_results=scan)]
     sessions = summarize_sessions(views)[:limit]
     if not sessions:
-        typer.echo(
+        _none_found(
             f"no sessions in experiment {store.experiment or 'Default'!r} at "
-            f"{store.tracking_uri} (traces get one inside `with llmtrace.session(...)`)",
-            err=True,
+            f"{store.tracking_uri} (traces get one inside `with llmtrace.session(...)`)"
         )
-        raise typer.Exit(1)
     _print(sessions_table(sessions, _width()))
 
 
@@ -295,13 +296,11 @@ def sessions_show(
             include_spans=True,
         )
         if not traces:
-            typer.echo(
-                f"error: no session {session_id!r} in experiment "
+            raise LLMTraceError(
+                f"no session {session_id!r} in experiment "
                 f"{store.experiment or 'Default'!r} at {store.tracking_uri}; "
-                "list them with `llmtrace sessions list`",
-                err=True,
+                "list them with `llmtrace sessions list`"
             )
-            raise typer.Exit(1)
         lines = transcript_lines(session_id, [build(t) for t in traces], _width())
     _print(lines)
 
