@@ -91,12 +91,6 @@ class _Rows:
         self.metadata: list[dict[str, Any]] = []
         self.spans: list[dict[str, Any]] = []
 
-    def extend(self, other: _Rows) -> None:
-        self.trace_infos += other.trace_infos
-        self.tags += other.tags
-        self.metadata += other.metadata
-        self.spans += other.spans
-
     def artifact_location(self, trace_id: str) -> str:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
         from mlflow.utils.uri import append_to_uri_path
