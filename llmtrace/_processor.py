@@ -146,7 +146,7 @@ class BatchingProcessor(SpanProcessor):
             self._drop(1, f"export queue full ({self._max} spans)")
             return
         self._queue.append(span)  # lock-free: deque.append is atomic
-        if len(self._queue) >= self._batch:
+        if len(self._queue) >= self._batch and not self._wake.is_set():
             self._wake.set()
 
     def _drop(self, n: int, why: str) -> None:

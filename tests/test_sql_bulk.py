@@ -114,6 +114,74 @@ def test_bulk_rows_equal_log_spans_rows(tmp_path: Path) -> None:
     assert len(got["spans"]) == len(spans)
 
 
+def _spans_for_translation(memory: InMemorySpanExporter) -> list[Any]:
+    """Spans whose stored form depends on values: model names in inputs/outputs, JSON text
+    returned as a string, escapes, events; plus spans with other schemas' attributes."""
+
+    @llmtrace.trace
+    def echo(value: Any) -> Any:
+        return value
+
+    @llmtrace.trace(kind="LLM")
+    def call(model: Any, answer: Any) -> Any:
+        return answer
+
+    echo({"model": "gpt-4o-mini", "q": 1})  # model in inputs
+    call("in-args", {"model": "from-outputs"})  # "model" argument, dict output with a model
+    echo({"model": 5})  # a non-text model in inputs ends the search (no model)
+    call("", {"model": "o-1"})  # empty model in inputs: outputs decide
+    echo('{"a": [1, 2]}')  # JSON text returned as a string (unwrapped by MLflow)
+    echo('"quoted"')
+    echo("model")
+    echo(["model", {"model": "in a list"}])
+    with llmtrace.span("escaped") as span:
+        span.set_attribute("mlflow.spanInputs", '{"\\u006dodel": "escaped-model"}')
+    with llmtrace.span("bad-json") as span:
+        span.set_attribute("mlflow.spanInputs", '{"model": ')
+        span.set_outputs({"model": "after-bad-inputs"})
+    with llmtrace.span("padded") as span:  # double-encoded JSON after whitespace
+        span.set_attribute("mlflow.spanOutputs", ' \n "[1, {\\"model\\": \\"m\\"}]"')
+    with llmtrace.span("user-attrs") as span:  # not llmtrace's keys: MLflow's translation
+        span.set_attributes({"k": 1, "gen_ai.request.model": "gpt-4o", "input.value": "hi"})
+    with llmtrace.span("events") as span:
+        span.add_event("gen_ai.user.message", {"content": "hello"})
+        span.add_event("note", {"model": "not read"})
+    with llmtrace.span("usage-without-cost", kind="LLM") as span:
+        span.set_attributes(
+            {
+                "mlflow.chat.tokenUsage": json.dumps({"input_tokens": 3, "output_tokens": 2}),
+                "mlflow.llm.model": json.dumps("no-such-model"),
+            }
+        )
+    with pytest.raises(KeyError):
+        with llmtrace.span("fails"):
+            raise KeyError("x")
+    with llmtrace.session("s", user="u"):
+        echo({"model": "in-a-session"})
+    assert llmtrace.flush(10)
+    return [to_mlflow_span(s) for s in memory.get_finished_spans()]
+
+
+def test_translate_equals_mlflows_translation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracing.otel.translation import translate_span_when_storing
+
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")  # pricing must not go online
+    memory = InMemorySpanExporter()
+    llmtrace.configure(export_to_mlflow=False, exporters=[memory], schedule_delay_ms=10)
+    spans = _spans_for_translation(memory) + _spans_of_many_kinds(memory)
+    fast = 0
+    for span in spans:
+        expected = translate_span_when_storing(span)
+        assert _sql_bulk.translate(span) == expected, span.name
+        fast += _sql_bulk._inert(span.to_dict()["attributes"], span.to_dict()["events"])
+    assert 0 < fast < len(spans)  # both ways were compared
+    models = {
+        span.name: json.loads(_sql_bulk.translate(span)["attributes"].get("mlflow.llm.model", "0"))
+        for span in spans
+    }
+    assert models["escaped"] == "escaped-model" and models["bad-json"] == "after-bad-inputs"
+
+
 def test_split_traces_go_to_log_spans_and_end_the_same(tmp_path: Path) -> None:
     """A trace whose children were stored earlier is completed by log_spans, not the bulk path."""
     memory = InMemorySpanExporter()
