@@ -1,9 +1,15 @@
 """The batching span processor: a bounded queue, one export thread, counted losses.
 
-`on_end` (caller's thread) only appends to a deque. The export thread enriches spans
-(`_payload.enrich`) and hands each batch to every exporter. Nothing is lost silently: a full
-queue, a failed export or a span that could not be serialized is counted in `Stats` and logged
-once.
+`on_end` (caller's thread) only appends to a deque. Two background threads form a pipeline:
+the export thread takes whole traces off the queue and enriches them (`_payload.enrich`) into
+the next batch, while the send thread hands the previous batch to every exporter, so enriching
+never waits for a store write. Nothing is lost silently: a full queue, a failed export or a
+span that could not be serialized is counted in `Stats` and logged once.
+
+Batches hold whole traces: spans are taken off the queue up to the last root span that ended,
+and the children of a trace still running wait for their root (a store writes whole new traces
+in bulk; a split trace costs two slow writes). A flush or shutdown takes everything, and a
+batch-sized run of spans without a root (one huge trace) is sent as it is.
 
 When the queue is full, the *newest* span is dropped (the one ending now): the caller's
 `on_end` stays one lock-free append, the spans already queued (often the rest of the same
@@ -92,6 +98,10 @@ class BatchingProcessor(SpanProcessor):
         self._pop_lock = threading.Lock()  # export thread vs flush, never the caller
         self._popped = 0  # spans taken off the queue by the export thread
         self._handled = 0  # ... and finished with (exported or failed)
+        self._flushing = 0  # force_flush calls waiting: take spans without waiting for roots
+        self._ready: list[ReadableSpan] = []  # enriched, for the send thread's next export
+        self._ready_cond = threading.Condition()
+        self._stop_sending = False
         self._exported = 0
         self._dropped = 0
         self._failed = 0
@@ -99,8 +109,7 @@ class BatchingProcessor(SpanProcessor):
         self._last_error: str | None = None
         self._once = OnceLogger()  # per pipeline: a new configure() warns afresh
         self._shutdown = False
-        self._thread = threading.Thread(target=self._run, name="llmtrace-export", daemon=True)
-        self._thread.start()
+        self._start_threads()
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: _reinit_in_child(ref))
@@ -112,18 +121,24 @@ class BatchingProcessor(SpanProcessor):
         self._cond = threading.Condition()
         self._count_lock = threading.Lock()
         self._pop_lock = threading.Lock()
-        self._popped = self._handled = self._exported = 0
+        self._popped = self._handled = self._exported = self._flushing = 0
         self._dropped = self._failed = self._ser_errors = 0
         self._last_error = None
+        self._ready = []
+        self._ready_cond = threading.Condition()
+        self._stop_sending = False
         for exporter in self._exporters:
             reset = getattr(exporter, "after_fork", None)
             if callable(reset):
                 reset()
         if not self._shutdown:
-            self._thread = threading.Thread(
-                target=self._run, name="llmtrace-export", daemon=True
-            )
-            self._thread.start()
+            self._start_threads()
+
+    def _start_threads(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="llmtrace-export", daemon=True)
+        self._sender = threading.Thread(target=self._send, name="llmtrace-send", daemon=True)
+        self._thread.start()
+        self._sender.start()
 
     # -- caller's thread -------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -154,7 +169,7 @@ class BatchingProcessor(SpanProcessor):
             self._dropped += n
         self._warn_once(why, "llmtrace dropped spans: %s (counted in llmtrace.stats())", why)
 
-    # -- export thread ---------------------------------------------------------------------
+    # -- export thread: whole traces off the queue, enriched into the next batch ------------
     def _run(self) -> None:
         token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
         try:
@@ -167,51 +182,62 @@ class BatchingProcessor(SpanProcessor):
                     return
         finally:
             otel_context.detach(token)
+            with self._ready_cond:
+                self._stop_sending = True
+                self._ready_cond.notify_all()
 
     def _drain(self) -> None:
+        """Enrich queued whole traces into the next batch: one chunk per wake-up, more only
+        while a batch's worth is queued (or a flush or shutdown wants everything)."""
+        first = True
         while self._queue:
-            batch: list[ReadableSpan] = []
-            with self._pop_lock:
-                while self._queue and len(batch) < self._batch:
-                    batch.append(self._queue.popleft())
-                if self._queue:
-                    self._end_at_a_root(batch)
-                self._popped += len(batch)
-            try:
-                self._export(batch)
-            except Exception as exc:  # never let the export thread die
-                self._record_failure(len(batch), exc)
-            with self._cond:
-                self._handled += len(batch)
-                self._cond.notify_all()
-
-    def _end_at_a_root(self, batch: list[ReadableSpan]) -> None:
-        """Cut a full batch after its last root span; the rest goes back to the queue front.
-
-        Children end before their root, so a batch that ends with a root holds whole traces,
-        which the store writes in bulk; a trace split across two batches costs two slow
-        `log_spans` calls. A batch without a root (one huge trace) is sent as it is.
-        """
-        for i in range(len(batch) - 1, -1, -1):
-            parent = batch[i].parent
-            if parent is None or parent.is_remote:
-                rest = batch[i + 1 :]
-                del batch[i + 1 :]
-                self._queue.extendleft(reversed(rest))
+            with self._ready_cond:  # a full batch waiting for the send thread: let it take it
+                while len(self._ready) >= self._batch and self._sender.is_alive():
+                    self._ready_cond.wait(0.05)
+                room = self._batch - len(self._ready)
+            everything = bool(self._flushing or self._shutdown)
+            if room <= 0 or not (first or everything or len(self._queue) >= room):
                 return
+            first = False
+            with self._pop_lock:
+                chunk: list[ReadableSpan] = []
+                while self._queue and len(chunk) < room:
+                    chunk.append(self._queue.popleft())
+                # A rootless chunk is sent only when it fills a batch (one huge trace), or when a
+                # flush takes the last spans queued (children of a trace still running).
+                take_all = everything and not self._queue
+                huge = len(chunk) >= self._batch
+                if not take_all and not self._cut_after_last_root(chunk, keep_rootless=huge):
+                    chunk.clear()  # wait: for the root, or for room in the next batch
+                self._popped += len(chunk)
+            if not chunk:
+                return
+            spans = self._enrich(chunk)
+            with self._ready_cond:
+                self._ready.extend(spans)
+                self._ready_cond.notify_all()
 
-    def _poll(self) -> None:
-        for exporter in self._exporters:
-            poll = getattr(exporter, "poll", None)
-            if callable(poll):
-                try:
-                    poll()
-                except Exception as exc:
-                    self._warn_once("poll", "llmtrace exporter poll failed: %r", exc)
+    def _cut_after_last_root(self, chunk: list[ReadableSpan], keep_rootless: bool) -> bool:
+        """Cut ``chunk`` after its last root span; the rest goes back to the queue front.
 
-    def _export(self, batch: list[ReadableSpan]) -> None:
+        Children end before their root, so a chunk that ends with a root holds whole traces.
+        A chunk without a root goes back whole unless ``keep_rootless`` (a batch-sized run of
+        one huge trace). Returns whether the chunk (what is left of it) is to be sent.
+        """
+        for i in range(len(chunk) - 1, -1, -1):
+            parent = chunk[i].parent
+            if parent is None or parent.is_remote:
+                self._queue.extendleft(reversed(chunk[i + 1 :]))
+                del chunk[i + 1 :]
+                return True
+        if keep_rootless:
+            return True
+        self._queue.extendleft(reversed(chunk))
+        return False
+
+    def _enrich(self, chunk: list[ReadableSpan]) -> list[ReadableSpan]:
         spans: list[ReadableSpan] = []
-        for span in batch:
+        for span in chunk:
             try:
                 enriched, failed = enrich(span, self._config)
             except Exception as exc:
@@ -223,6 +249,42 @@ class BatchingProcessor(SpanProcessor):
                 with self._count_lock:
                     self._ser_errors += 1
             spans.append(enriched)
+        return spans
+
+    # -- send thread: one batch at a time to every exporter ---------------------------------
+    def _send(self) -> None:
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
+        try:
+            while True:
+                with self._ready_cond:
+                    while not self._ready and not self._stop_sending:
+                        self._ready_cond.wait()
+                    if not self._ready:
+                        return
+                    batch, self._ready = self._ready, []
+                    self._ready_cond.notify_all()
+                if self._queue:
+                    self._wake.set()  # the export thread fills the next batch meanwhile
+                try:
+                    self._export(batch)
+                except Exception as exc:  # never let the send thread die
+                    self._record_failure(len(batch), exc)
+                with self._cond:
+                    self._handled += len(batch)
+                    self._cond.notify_all()
+        finally:
+            otel_context.detach(token)
+
+    def _poll(self) -> None:
+        for exporter in self._exporters:
+            poll = getattr(exporter, "poll", None)
+            if callable(poll):
+                try:
+                    poll()
+                except Exception as exc:
+                    self._warn_once("poll", "llmtrace exporter poll failed: %r", exc)
+
+    def _export(self, spans: list[ReadableSpan]) -> None:
         ok = True
         for exporter in self._exporters:
             try:
@@ -261,15 +323,20 @@ class BatchingProcessor(SpanProcessor):
         """Export everything enqueued so far; True when done within the timeout."""
         with self._pop_lock:
             target = self._popped + len(self._queue)
-        deadline = time.monotonic() + timeout_millis / 1000.0
-        self._wake.set()
-        with self._cond:
-            while self._handled < target:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return False
-                self._cond.wait(min(left, 0.05))
-                self._wake.set()
+            self._flushing += 1
+        try:
+            deadline = time.monotonic() + timeout_millis / 1000.0
+            self._wake.set()
+            with self._cond:
+                while self._handled < target:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._thread.is_alive() or not self._sender.is_alive():
+                        return False
+                    self._cond.wait(min(left, 0.05))
+                    self._wake.set()
+        finally:
+            with self._pop_lock:
+                self._flushing -= 1
         for exporter in self._exporters:
             flush = getattr(exporter, "force_flush", None)
             if callable(flush):
@@ -286,6 +353,7 @@ class BatchingProcessor(SpanProcessor):
         self._shutdown = True
         self._wake.set()
         self._thread.join(timeout_millis / 1000.0)
+        self._sender.join(timeout_millis / 1000.0)
         with self._pop_lock:
             left = list(self._queue)
             self._queue.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -56,3 +57,33 @@ def test_full_batches_end_at_a_root_and_no_trace_is_split() -> None:
         traces_seen |= here
         assert batch[-1].parent is None  # each batch ends with a root
     assert len(recorder.batches) >= 60 // 8  # cut to whole traces: 6 spans per batch
+
+
+def test_children_wait_for_their_root_unless_a_flush_wants_them() -> None:
+    recorder = BatchRecorder()
+    recorder.release.set()
+    llmtrace.configure(export_to_mlflow=False, exporters=[recorder], schedule_delay_ms=10)
+
+    @llmtrace.trace
+    def child(i: int) -> int:
+        return i
+
+    def exported_names() -> list[str]:
+        return [s.name for batch in recorder.batches for s in batch]
+
+    with llmtrace.span("first-root"):
+        child(1)
+        child(2)
+        time.sleep(0.3)  # ~30 wake-ups of the export thread
+        assert exported_names() == []  # the children wait for their root
+    assert llmtrace.flush(10)
+    assert recorder.batches[-1][-1].name == "first-root"
+    assert len(recorder.batches) == 1  # one batch: the whole trace
+
+    with llmtrace.span("second-root"):
+        child(3)
+        assert llmtrace.flush(10)  # a flush inside a trace takes its finished children
+        assert exported_names()[-1].endswith("child")
+    assert llmtrace.flush(10)
+    assert exported_names()[-1] == "second-root"
+    assert llmtrace.stats().exported == 5
