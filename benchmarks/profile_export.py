@@ -17,6 +17,12 @@ Three small experiments, each in this one process (run them one at a time):
         ``@llmtrace.trace`` with its export thread paused, with the garbage collector on and off.
         Each contender runs in a fresh subprocess.
 
+    python benchmarks/profile_export.py worker --spans 10 --traces 1000 --batch 100
+        The export process's work alone: the batches a real run hands the export process are
+        captured (as encoded for the pipe), then decoded and written by `MlflowSpanExporter`
+        in this process, ``--batch`` traces per call, into a fresh SQLite store; prints ms per
+        trace (wall, garbage collector frozen after MLflow's import as in the export process).
+
     python benchmarks/profile_export.py gil --spans 10 --switch-interval 0.0005
         bench_tracing's latency scenario for llmtrace under another ``sys.setswitchinterval``
         (Python's default is 0.005 s): if the added latency moves with it, the caller is
@@ -177,6 +183,51 @@ def hotpath(spans: int) -> list[dict[str, Any]]:
     return rows
 
 
+def worker(spans: int, traces: int, batch: int) -> dict[str, Any]:
+    import llmtrace
+    from llmtrace import _export_process
+    from llmtrace._exporter_mlflow import MlflowSpanExporter
+    from llmtrace._wire import decode_spans
+
+    captured: list[Any] = []
+    encode = _export_process.encode_spans
+
+    def capture(spans_: Any) -> Any:
+        encoded = encode(spans_)
+        captured.append(encoded)
+        return encoded
+
+    _export_process.encode_spans = capture  # type: ignore[assignment]
+    tmp = Path(tempfile.mkdtemp(prefix="profile-worker-"))
+    llmtrace.configure(tracking_uri=f"sqlite:///{tmp / 'run.db'}", experiment=bench.EXPERIMENT)
+    fn = bench.build(llmtrace.trace, spans, 0.0)
+    for i in range(traces + 1):
+        fn(i)
+    assert llmtrace.flush(600)
+    resource_attributes = captured[0][0]
+    rows = [row for _, batch_rows in captured for row in batch_rows]
+    exporter = MlflowSpanExporter(f"sqlite:///{tmp / 'replay.db'}", bench.EXPERIMENT)
+    exporter.experiment_id()
+    exporter._local_store()
+    gc.collect()
+    gc.freeze()
+    exporter.export(decode_spans((resource_attributes, rows[:spans])))  # warm, not timed
+    rows = rows[spans:]
+    per_call = batch * spans
+    t = time.perf_counter()
+    for i in range(0, len(rows), per_call):
+        exporter.export(decode_spans((resource_attributes, rows[i : i + per_call])))
+    elapsed = time.perf_counter() - t
+    n = len(rows) // spans
+    return {
+        "spans": spans,
+        "traces": n,
+        "batch_traces": batch,
+        "ms_per_trace": 1000 * elapsed / n,
+        "last_error": exporter.last_error,
+    }
+
+
 def gil(spans: int, interval: float, calls: int, warmup: int, in_process: bool) -> dict[str, Any]:
     sys.setswitchinterval(interval)
     contender = "llmtrace-inproc" if in_process else "llmtrace"
@@ -194,6 +245,10 @@ def main() -> None:
     s.add_argument("--in-process", action="store_true", help="export_process=False")
     h = sub.add_parser("hotpath")
     h.add_argument("--spans", type=int, default=10)
+    w = sub.add_parser("worker")
+    w.add_argument("--spans", type=int, default=10)
+    w.add_argument("--traces", type=int, default=1000)
+    w.add_argument("--batch", type=int, default=100, help="traces per export call")
     g = sub.add_parser("gil")
     g.add_argument("--spans", type=int, default=10)
     g.add_argument("--switch-interval", type=float, default=0.005)
@@ -209,6 +264,8 @@ def main() -> None:
         result: Any = stages(args.spans, args.traces, args.in_process)
     elif args.cmd == "hotpath":
         result = hotpath(args.spans)
+    elif args.cmd == "worker":
+        result = worker(args.spans, args.traces, args.batch)
     elif args.cmd == "gil":
         result = gil(args.spans, args.switch_interval, args.calls, args.warmup, args.in_process)
     else:
