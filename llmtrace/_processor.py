@@ -7,9 +7,10 @@ never waits for a store write. Nothing is lost silently: a full queue, a failed 
 span that could not be serialized is counted in `Stats` and logged once.
 
 Batches hold whole traces: spans are taken off the queue up to the last root span that ended,
-and the children of a trace still running wait for their root (a store writes whole new traces
-in bulk; a split trace costs two slow writes). A flush or shutdown takes everything, and a
-batch-sized run of spans without a root (one huge trace) is sent as it is.
+and the children of a trace still running wait for their root, up to `HOLD_MAX_S` (a store
+writes whole new traces in bulk; a split trace costs two slow writes). A flush or shutdown
+takes everything, and a batch-sized run of spans without a root (one huge trace) is sent as it
+is.
 
 When the queue is full, the *newest* span is dropped (the one ending now): the caller's
 `on_end` stays one lock-free append, the spans already queued (often the rest of the same
@@ -45,6 +46,9 @@ logger = logging.getLogger("llmtrace")
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # honoured by OTel instrumentations
 _YIELD_EVERY = 16  # spans enriched between GIL releases (~0.3 ms of work)
+HOLD_MAX_S = 2.0
+"""Longest a finished child waits in the queue for its root (a long-running root, such as one
+around a whole chatbot session, must not keep its children out of the store)."""
 
 
 @dataclass(frozen=True)
@@ -223,15 +227,17 @@ class BatchingProcessor(SpanProcessor):
 
         Children end before their root, so a chunk that ends with a root holds whole traces.
         A chunk without a root goes back whole unless ``keep_rootless`` (a batch-sized run of
-        one huge trace). Returns whether the chunk (what is left of it) is to be sent.
+        one huge trace). Nothing goes back once its oldest span ended `HOLD_MAX_S` ago.
+        Returns whether the chunk (what is left of it) is to be sent.
         """
         for i in range(len(chunk) - 1, -1, -1):
             parent = chunk[i].parent
             if parent is None or parent.is_remote:
-                self._queue.extendleft(reversed(chunk[i + 1 :]))
-                del chunk[i + 1 :]
+                if i + 1 < len(chunk) and not _held_too_long(chunk[i + 1]):
+                    self._queue.extendleft(reversed(chunk[i + 1 :]))
+                    del chunk[i + 1 :]
                 return True
-        if keep_rootless:
+        if keep_rootless or (chunk and _held_too_long(chunk[0])):
             return True
         self._queue.extendleft(reversed(chunk))
         return False
@@ -397,6 +403,10 @@ class BatchingProcessor(SpanProcessor):
                 last_error=self._last_error,
                 **extra,
             )
+
+
+def _held_too_long(span: ReadableSpan) -> bool:
+    return time.time_ns() - (span.end_time or 0) > HOLD_MAX_S * 1e9
 
 
 def _reinit_in_child(ref: weakref.ref[BatchingProcessor]) -> None:

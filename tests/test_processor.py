@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Sequence
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import llmtrace
+from llmtrace import _processor
 
 
 class BatchRecorder(SpanExporter):
@@ -87,3 +89,27 @@ def test_children_wait_for_their_root_unless_a_flush_wants_them() -> None:
     assert llmtrace.flush(10)
     assert exported_names()[-1] == "second-root"
     assert llmtrace.stats().exported == 5
+
+
+def test_children_of_a_long_running_root_are_not_held_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_processor, "HOLD_MAX_S", 0.2)
+    recorder = BatchRecorder()
+    recorder.release.set()
+    llmtrace.configure(export_to_mlflow=False, exporters=[recorder], schedule_delay_ms=10)
+
+    @llmtrace.trace
+    def turn(i: int) -> int:
+        return i
+
+    with llmtrace.span("whole-session"):
+        turn(1)
+        time.sleep(0.1)
+        assert recorder.batches == []  # held for its root a while
+        deadline = time.monotonic() + 5
+        while not recorder.batches and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [s.name for s in recorder.batches[0]] == [f"{turn.__qualname__}"]  # sent anyway
+    assert llmtrace.flush(10)
+    assert llmtrace.stats().exported == 2
