@@ -76,7 +76,7 @@ def supported(store: Any) -> bool:
     } == _SPAN_COLUMNS
 
 
-def _inert(attributes: dict[str, Any], events: list[dict[str, Any]]) -> bool:
+def _inert(attributes: Any, event_names: list[str]) -> bool:
     """True when no OTel-schema translator of MLflow can read anything in this span.
 
     That holds when every attribute key is llmtrace's or MLflow's own (`_INERT_PREFIXES`,
@@ -86,9 +86,8 @@ def _inert(attributes: dict[str, Any], events: list[dict[str, Any]]) -> bool:
     for key in attributes:
         if not key.startswith(_INERT_PREFIXES) and key not in _INERT_KEYS:
             return False
-    for event in events:
-        if str(event.get("name", "")).startswith("gen_ai."):
-            return False
+    if any(str(name).startswith("gen_ai.") for name in event_names):
+        return False
     from mlflow.tracing.constant import SpanAttributeKey
 
     return not (
@@ -124,11 +123,11 @@ def translate(span: Any) -> dict[str, Any]:
     from mlflow.tracing.otel.translation import sanitize_attributes, translate_span_when_storing
     from mlflow.tracing.utils import dump_span_attribute_value
 
-    span_dict = span.to_dict()
-    raw = span_dict.get("attributes", {})
-    if not _inert(raw, span_dict.get("events", [])):
+    otel = span._span  # what to_dict reads: its attributes and events
+    if not _inert(otel.attributes or {}, [event.name for event in otel.events]):
         return translate_span_when_storing(span)
-    attributes = sanitize_attributes(raw)
+    span_dict = span.to_dict()
+    attributes = sanitize_attributes(span_dict.get("attributes", {}))
     if SpanAttributeKey.MODEL not in attributes:
         decided, model = _model_in(attributes.get(SpanAttributeKey.INPUTS))
         if not decided:

@@ -173,7 +173,7 @@ def test_translate_equals_mlflows_translation(monkeypatch: pytest.MonkeyPatch) -
     for span in spans:
         expected = translate_span_when_storing(span)
         assert _sql_bulk.translate(span) == expected, span.name
-        fast += _sql_bulk._inert(span.to_dict()["attributes"], span.to_dict()["events"])
+        fast += _sql_bulk._inert(span.to_dict()["attributes"], [e.name for e in span.events])
     assert 0 < fast < len(spans)  # both ways were compared
     models = {
         span.name: json.loads(_sql_bulk.translate(span)["attributes"].get("mlflow.llm.model", "0"))
