@@ -1,4 +1,4 @@
-"""The batching span processor: a bounded queue, one export thread, counted losses.
+"""The batching span processor: a bounded queue, two background threads, counted losses.
 
 `on_end` (caller's thread) only appends to a deque. Two background threads form a pipeline:
 the export thread takes whole traces off the queue and enriches them (`_payload.enrich`) into

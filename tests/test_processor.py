@@ -26,6 +26,23 @@ class BatchRecorder(SpanExporter):
         self.batches.append(list(spans))
         return SpanExportResult.SUCCESS
 
+    def names(self) -> list[str]:
+        return [s.name for batch in self.batches for s in batch]
+
+
+@pytest.fixture
+def recording() -> BatchRecorder:
+    """llmtrace exporting to a recorder that takes each batch at once, every 10 ms."""
+    recorder = BatchRecorder()
+    recorder.release.set()
+    llmtrace.configure(export_to_mlflow=False, exporters=[recorder], schedule_delay_ms=10)
+    return recorder
+
+
+@llmtrace.trace(name="step")
+def step(i: int) -> int:
+    return i
+
 
 def test_full_batches_end_at_a_root_and_no_trace_is_split() -> None:
     recorder = BatchRecorder()
@@ -61,55 +78,38 @@ def test_full_batches_end_at_a_root_and_no_trace_is_split() -> None:
     assert len(recorder.batches) >= 60 // 8  # cut to whole traces: 6 spans per batch
 
 
-def test_children_wait_for_their_root_unless_a_flush_wants_them() -> None:
-    recorder = BatchRecorder()
-    recorder.release.set()
-    llmtrace.configure(export_to_mlflow=False, exporters=[recorder], schedule_delay_ms=10)
-
-    @llmtrace.trace
-    def child(i: int) -> int:
-        return i
-
-    def exported_names() -> list[str]:
-        return [s.name for batch in recorder.batches for s in batch]
-
+def test_children_wait_for_their_root_unless_a_flush_wants_them(
+    recording: BatchRecorder,
+) -> None:
     with llmtrace.span("first-root"):
-        child(1)
-        child(2)
+        step(1)
+        step(2)
         time.sleep(0.3)  # ~30 wake-ups of the export thread
-        assert exported_names() == []  # the children wait for their root
+        assert recording.names() == []  # the children wait for their root
     assert llmtrace.flush(10)
-    assert recorder.batches[-1][-1].name == "first-root"
-    assert len(recorder.batches) == 1  # one batch: the whole trace
+    assert recording.names() == ["step", "step", "first-root"]
+    assert len(recording.batches) == 1  # one batch: the whole trace
 
     with llmtrace.span("second-root"):
-        child(3)
+        step(3)
         assert llmtrace.flush(10)  # a flush inside a trace takes its finished children
-        assert exported_names()[-1].endswith("child")
+        assert recording.names()[-1] == "step"
     assert llmtrace.flush(10)
-    assert exported_names()[-1] == "second-root"
+    assert recording.names()[-1] == "second-root"
     assert llmtrace.stats().exported == 5
 
 
 def test_children_of_a_long_running_root_are_not_held_forever(
-    monkeypatch: pytest.MonkeyPatch,
+    recording: BatchRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_processor, "HOLD_MAX_S", 0.2)
-    recorder = BatchRecorder()
-    recorder.release.set()
-    llmtrace.configure(export_to_mlflow=False, exporters=[recorder], schedule_delay_ms=10)
-
-    @llmtrace.trace
-    def turn(i: int) -> int:
-        return i
-
     with llmtrace.span("whole-session"):
-        turn(1)
+        step(1)
         time.sleep(0.1)
-        assert recorder.batches == []  # held for its root a while
+        assert recording.batches == []  # held for its root a while
         deadline = time.monotonic() + 5
-        while not recorder.batches and time.monotonic() < deadline:
+        while not recording.batches and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert [s.name for s in recorder.batches[0]] == [f"{turn.__qualname__}"]  # sent anyway
+        assert recording.names() == ["step"]  # then sent anyway
     assert llmtrace.flush(10)
     assert llmtrace.stats().exported == 2
