@@ -55,7 +55,7 @@ def stages(spans: int, traces: int, in_process: bool) -> dict[str, Any]:
     import resource
 
     import llmtrace
-    from llmtrace import _exporter_mlflow, _processor
+    from llmtrace.export import _exporter_mlflow, _processor
 
     tmp = Path(tempfile.mkdtemp(prefix="profile-export-"))
     options: dict[str, Any] = {"export_process": False} if in_process else {}
@@ -89,7 +89,7 @@ def stages(spans: int, traces: int, in_process: bool) -> dict[str, Any]:
         )
         wrap(_exporter_mlflow.MlflowSpanExporter, "export", "MlflowSpanExporter.export")
     else:
-        from llmtrace import _export_process
+        from llmtrace.export import _export_process
 
         wrap(_export_process, "encode_spans", "encode_spans (to the pipe)")
         wrap(
@@ -185,9 +185,9 @@ def hotpath(spans: int) -> list[dict[str, Any]]:
 
 def worker(spans: int, traces: int, batch: int) -> dict[str, Any]:
     import llmtrace
-    from llmtrace import _export_process
-    from llmtrace._exporter_mlflow import MlflowSpanExporter
-    from llmtrace._wire import decode_spans
+    from llmtrace.export import _export_process
+    from llmtrace.export._exporter_mlflow import MlflowSpanExporter
+    from llmtrace.export._wire import decode_spans
 
     captured: list[Any] = []
     encode = _export_process.encode_spans

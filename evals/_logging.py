@@ -79,8 +79,8 @@ def _client(tracking_uri: str) -> Any:
 
 def start_run(tracking_uri: str, experiment: str | None, run_name: str | None) -> tuple[str, str]:
     """Create the evaluation run; (run id, experiment id). A child of the active run, if any."""
-    from llmtrace import _runlink
-    from llmtrace._store_setup import resolve_experiment_id
+    from llmtrace.export import _runlink
+    from llmtrace.export._store_setup import resolve_experiment_id
 
     experiment_id = resolve_experiment_id(tracking_uri, experiment)
     client = _client(tracking_uri)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmtrace import _semconv as sc
-from llmtrace._serialize import as_text
+from llmtrace.tracing._serialize import as_text
 
 _QUESTION_KEYS = ("question", "query", "input", "prompt", "user_input", "message", "text")
 _ANSWER_KEYS = ("answer", "output", "response", "content", "text", "result")

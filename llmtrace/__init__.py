@@ -9,19 +9,8 @@ Example:
     >>> llmtrace.flush()
 """
 
-from ._artifacts import (
-    download_artifacts,
-    list_artifacts,
-    log_artifact,
-    log_artifacts,
-    log_dict,
-    log_figure,
-    log_table,
-)
 from ._config import Config
 from ._configure import configure
-from ._context import ContextThreadPoolExecutor, extract_traceparent, inject_traceparent
-from ._decorator import trace
 from ._errors import (
     ConfigurationError,
     InvalidValueError,
@@ -31,15 +20,26 @@ from ._errors import (
     TraceNotFoundError,
     TrackingError,
 )
-from ._exporter_mlflow import MlflowSpanExporter
-from ._kinds import SpanKind
-from ._models import autolog, load_model, log_model, register_model
-from ._processor import Stats
-from ._read import get_trace, search_traces
 from ._runtime import current_config, flush, shutdown, stats
-from ._session import session
-from ._span import NoOpSpan, SpanHandle, current_span, span
-from ._tracking import (
+from .export._exporter_mlflow import MlflowSpanExporter
+from .export._processor import Stats
+from .tracing._context import ContextThreadPoolExecutor, extract_traceparent, inject_traceparent
+from .tracing._decorator import trace
+from .tracing._kinds import SpanKind
+from .tracing._session import session
+from .tracing._span import NoOpSpan, SpanHandle, current_span, span
+from .tracking._artifacts import (
+    download_artifacts,
+    list_artifacts,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_table,
+)
+from .tracking._models import autolog, load_model, log_model, register_model
+from .tracking._read import get_trace, search_traces
+from .tracking._tracking import (
     active_run,
     client,
     end_run,

@@ -1,7 +1,10 @@
 """The one llmtrace pipeline of the process: provider, tracer, processor, exit hooks.
 
-Nothing happens at import. The pipeline starts on the first traced call (or `configure`);
-`configure` again replaces it after flushing the old one.
+The runtime ties the layers: it builds the export layer's processor and exporters and hands
+them what they need from the tracing layer (span enrichment, session stamping) and from itself
+(its exit hook), so the export layer imports neither. Nothing happens at import beyond telling
+the tracing layer where its tracer comes from. The pipeline starts on the first traced call
+(or `configure`); `configure` again replaces it after flushing the old one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import logging
 import os
 import signal
 import threading
-import weakref
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -22,8 +24,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
 from . import _config
+from . import _semconv as sc
 from ._config import Config
-from ._processor import BatchingProcessor, Stats
+from ._ids import UniqueIdGenerator
+from .export._processor import BatchingProcessor, Stats
+from .export._runlink import active_run_id
+from .tracing import _state
+from .tracing._payload import discard, enrich
+from .tracing._session import current_session
 
 logger = logging.getLogger("llmtrace")
 logger.addHandler(logging.NullHandler())
@@ -33,8 +41,8 @@ TRACER_NAME = "llmtrace"
 
 class _Pipeline:
     def __init__(self, config: Config) -> None:
-        from ._export_process import ProcessExporter
-        from ._exporter_mlflow import MlflowSpanExporter
+        from .export._export_process import ProcessExporter
+        from .export._exporter_mlflow import MlflowSpanExporter
 
         self.config = config
         exporters: list[Any] = []
@@ -43,7 +51,10 @@ class _Pipeline:
             is_http = config.tracking_uri.lower().startswith(("http://", "https://"))
             if config.export_process and not is_http:  # SQL store work off our GIL
                 self.mlflow_exporter = ProcessExporter(
-                    config.tracking_uri, config.experiment, retries=config.export_retries
+                    config.tracking_uri,
+                    config.experiment,
+                    retries=config.export_retries,
+                    on_store_opened=reregister_exit_hook,
                 )
             else:
                 self.mlflow_exporter = MlflowSpanExporter(
@@ -51,6 +62,7 @@ class _Pipeline:
                     config.experiment,
                     retries=config.export_retries,
                     spool=_spool(config) if is_http else None,
+                    on_store_opened=reregister_exit_hook,
                 )
             if config.spool_dir and not is_http:
                 logger.info("llmtrace: spool_dir is for http(s) tracking servers; not used here")
@@ -58,7 +70,9 @@ class _Pipeline:
         exporters.extend(config.exporters)
         if config.otlp_endpoint:
             exporters.append(_otlp_exporter(config.otlp_endpoint))
-        self.processor = BatchingProcessor(exporters, config)
+        self.processor = BatchingProcessor(
+            exporters, config, prepare=enrich, discard=discard, on_start=_stamp_root
+        )
         if config.tracer_provider is not None:
             self.provider = config.tracer_provider
             self.owns_provider = False
@@ -71,6 +85,7 @@ class _Pipeline:
             self.provider = TracerProvider(
                 sampler=sampler,
                 resource=Resource.create({"service.name": config.service_name}),
+                id_generator=UniqueIdGenerator(),  # ids that ignore random.seed()
                 shutdown_on_exit=False,  # our _at_exit ends open generators, then flushes
             )
             self.owns_provider = True
@@ -87,10 +102,20 @@ class _Pipeline:
                 logger.debug("provider shutdown failed: %r", exc)
 
 
+def _stamp_root(span: Any) -> None:
+    """On a root span's start (caller's thread): the session in force and the active MLflow run."""
+    session = current_session()
+    if session is not None:
+        span.set_attributes(session.attributes)
+    run_id = active_run_id()  # linked to that MLflow run once exported
+    if run_id is not None:
+        span.set_attribute(sc.LLMTRACE_RUN_ID, run_id)
+
+
 def _spool(config: Config) -> Any:
     if config.spool_dir is None:
         return None
-    from ._spool import Spool
+    from .export._spool import Spool
 
     return Spool(config.spool_dir, config.tracking_uri, config.spool_max_mb * 1024 * 1024)
 
@@ -112,7 +137,6 @@ _pending: dict[str, Any] | None = None  # configure() arguments not yet started
 _disabled = False
 _hooks_installed = False
 _sigterm_installed = False
-_open_generators: weakref.WeakSet[Any] = weakref.WeakSet()
 _tracer: otel_trace.Tracer | None = None  # fast-path cache of the pipeline's tracer
 
 
@@ -218,16 +242,11 @@ def shutdown(timeout: float = 30.0) -> None:
         old.shutdown(timeout)
 
 
-def register_open_generator(handle: Any) -> None:
-    _open_generators.add(handle)
-
-
-def unregister_open_generator(handle: Any) -> None:
-    _open_generators.discard(handle)
+_state.set_tracer_source(tracer)
 
 
 def _end_open_generators() -> None:
-    for handle in list(_open_generators):
+    for handle in _state.open_generators():
         try:
             handle.end_at_exit()
         except Exception as exc:

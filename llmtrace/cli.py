@@ -315,7 +315,7 @@ def ui(
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Start the MLflow UI on the same store and print the URL of the experiment's traces."""
-    from ._ui import serve
+    from .views._ui import serve
 
     with _one_line_errors():
         store = _store(tracking_uri, experiment)

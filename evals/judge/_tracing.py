@@ -20,8 +20,8 @@ from llmtrace._semconv import (
     LLMTRACE_LLM_COST_USD,
     MLFLOW_TRACE_TAG_PREFIX,
 )
-from llmtrace._session import _current as _current_session
-from llmtrace._span import NOOP_SPAN, NoOpSpan, SpanHandle
+from llmtrace.tracing._session import _current as _current_session
+from llmtrace.tracing._span import NOOP_SPAN, NoOpSpan, SpanHandle
 
 __all__ = [
     "LLMTRACE_EVALUATION",

@@ -17,7 +17,7 @@ from typing import Any
 import mlflow.pyfunc
 
 from .._errors import LLMTraceError
-from .._span import span
+from ..tracing._span import span
 
 _RESERVED = frozenset({"messages", "question"})
 

@@ -13,8 +13,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from .. import _semconv as sc
 from .._log import warn_once
-from .._serialize import REDACTED
-from .._span import SpanHandle
+from ..tracing._serialize import REDACTED
+from ..tracing._span import SpanHandle
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:

@@ -65,7 +65,7 @@ def log_model(
     """
     if not isinstance(model, str) or not model:
         raise LLMTraceError(f"log_model needs the OpenAI model name, got {model!r}")
-    from .._tracking import mlflow_errors, sync
+    from ..tracking._tracking import mlflow_errors, sync
 
     config = {
         "model": model,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _semconv as sc
-from .._kinds import SpanKind
-from .._payload import snapshot
+from ..tracing._kinds import SpanKind
+from ..tracing._payload import snapshot
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _semconv as sc
-from .._span import SpanHandle
+from ..tracing._span import SpanHandle
 from ._prices import cost_of
 from ._request import Api, Deferred, _get, _text_parts
 

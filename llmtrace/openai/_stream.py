@@ -14,10 +14,10 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .. import _runtime
 from .. import _semconv as sc
 from .._log import warn_once
-from .._span import SpanHandle
+from ..tracing import _state
+from ..tracing._span import SpanHandle
 from ._errors import record_error
 from ._request import Api, _get, client_secrets
 from ._response import record_result
@@ -231,7 +231,7 @@ class StreamSpan:
         )
         self.chunks = 0
         self.ttft_ms: float | None = None
-        _runtime.register_open_generator(self)
+        _state.register_open_generator(self)
 
     def take(self, chunk: Any) -> bool:
         """Fold one chunk in; False when the chunk must not reach the user.
@@ -255,7 +255,7 @@ class StreamSpan:
         handle = self.handle
         if handle._ended:
             return
-        _runtime.unregister_open_generator(self)
+        _state.unregister_open_generator(self)
         try:
             span = handle.otel_span
             span.set_attribute(sc.LLMTRACE_LLM_STREAM_CHUNKS, self.chunks)

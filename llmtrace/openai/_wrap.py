@@ -30,8 +30,8 @@ from .. import _runtime
 from .. import _semconv as sc
 from .._errors import LLMTraceError
 from .._log import warn_once
-from .._payload import SpanPayload
-from .._span import SpanHandle, start_span
+from ..tracing._payload import SpanPayload
+from ..tracing._span import SpanHandle, start_span
 from ._errors import record_error
 from ._request import (
     CHAT_CREATE,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _semconv as sc
-from .._serialize import as_text
+from ..tracing._serialize import as_text
 
 #: Keys of a root span's inputs that usually hold the user's message, in order of preference.
 USER_KEYS = ("text", "message", "question", "query", "input", "prompt", "user_input", "content")

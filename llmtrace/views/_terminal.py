@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._serialize import as_text
+from ..tracing._serialize import as_text
 from . import _format as fmt
 from ._lines import Line
 from ._model import Node, TraceView, pretty

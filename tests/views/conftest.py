@@ -22,11 +22,11 @@ from opentelemetry import trace as otel_trace
 import llmtrace
 from llmtrace import _runtime
 from llmtrace import _semconv as sc
-from llmtrace._kinds import to_kind
-from llmtrace._payload import SpanPayload, register
-from llmtrace._span import SpanHandle
 from llmtrace.openai._request import chat_input_messages
 from llmtrace.openai._response import chat_output_messages, record_usage
+from llmtrace.tracing._kinds import to_kind
+from llmtrace.tracing._payload import SpanPayload, register
+from llmtrace.tracing._span import SpanHandle
 
 #: 2026-01-02 03:04:05 UTC, in nanoseconds.
 T0 = calendar.timegm((2026, 1, 2, 3, 4, 5, 0, 0, 0)) * 1_000_000_000

@@ -24,7 +24,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import llmtrace
-from llmtrace import _runlink
+from llmtrace.export import _runlink
 
 FAST = {"pip_requirements": ["scikit-learn"]}  # skip MLflow's requirement inference (~5 s)
 

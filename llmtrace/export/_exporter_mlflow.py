@@ -19,13 +19,14 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _semconv as sc
+from .. import _semconv as sc
+from .._ids import mlflow_trace_id
 from . import _sql_bulk
 from ._http import (
     EXPERIMENT_HEADER,
@@ -36,6 +37,7 @@ from ._http import (
     raise_for_status,
     spans_from_body,
 )
+from ._promptlink import link_stored
 from ._runlink import http_linker, link_to_runs
 from ._spool import Spool, SpoolFullError
 from ._store_setup import resolve_experiment_id, sqlite_setup_lock
@@ -48,11 +50,6 @@ MAX_RETRY_AFTER_S = 10.0  # a longer Retry-After is not slept through: the batch
 LOCKED_RETRIES = 10  # SQLite "database is locked": several writer processes take turns
 PROBE_MIN_S, PROBE_MAX_S = 0.5, 5.0  # while spooling: wait before asking the server again
 REPLAY_BUDGET_S = 2.0  # spooled batches replayed per export or idle tick, at most this long
-
-
-def mlflow_trace_id(otel_trace_id: int) -> str:
-    """The MLflow trace id (``tr-<32 hex>``) of an OpenTelemetry trace id."""
-    return f"tr-{otel_trace_id:032x}"
 
 
 def to_mlflow_span(span: ReadableSpan) -> Any:
@@ -127,8 +124,10 @@ class MlflowSpanExporter(SpanExporter):
         retries: int = 3,
         timeout_s: float = 10.0,
         spool: Spool | None = None,
+        on_store_opened: Callable[[], None] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
+        self._on_store_opened = on_store_opened
         self.experiment = experiment
         self.retries = retries
         self.timeout_s = timeout_s
@@ -159,9 +158,8 @@ class MlflowSpanExporter(SpanExporter):
                     self._experiment_id = self._with_retries(
                         resolve_experiment_id, self.tracking_uri, self.experiment
                     )
-                from . import _runtime  # MLflow registered its exit hooks: run ours first
-
-                _runtime.reregister_exit_hook()
+                if self._on_store_opened is not None:  # e.g. the runtime re-registers its
+                    self._on_store_opened()  # exit hook to run before the ones MLflow just added
         return self._experiment_id
 
     def _session(self) -> Any:
@@ -379,9 +377,7 @@ class MlflowSpanExporter(SpanExporter):
         if rest:
             store.log_spans(experiment_id, rest)
         link_to_runs(spans, store.link_traces_to_run)  # traces begun in an MLflow run
-        from .prompts._link import link_stored  # prompt versions used inside these traces
-
-        link_stored(spans, lambda: store)
+        link_stored(spans, lambda: store)  # prompt versions used inside these traces
 
     def _write_bulk(self, store: Any, experiment_id: str, spans: list[Any]) -> list[Any]:
         """Whole new traces through `_sql_bulk` where it applies; the rest for `log_spans`."""
@@ -414,8 +410,6 @@ class MlflowSpanExporter(SpanExporter):
         )
         raise_for_status(response)
         link_to_runs(spans, http_linker(self._session(), self.tracking_uri, self.timeout_s))
-        from .prompts._link import link_stored
-
         link_stored(spans, self._local_store)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

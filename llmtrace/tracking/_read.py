@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _runtime
-from ._errors import TraceNotFoundError
+from .. import _runtime
+from .._errors import TraceNotFoundError
 
 
 def _client() -> Any:
@@ -16,7 +16,7 @@ def _client() -> Any:
 
 def _experiment_ids(experiment: str | None) -> list[str]:
     """The experiment's id, read-only: reading never creates an experiment."""
-    from ._errors import LLMTraceError
+    from .._errors import LLMTraceError
 
     config = _runtime.current_config()
     name = experiment or config.experiment or "Default"
@@ -85,7 +85,7 @@ def search_traces(
         ...     print(t.info.trace_id)
     """
     if return_type not in ("list", "pandas"):
-        from ._errors import LLMTraceError
+        from .._errors import LLMTraceError
 
         raise LLMTraceError(f"return_type must be 'list' or 'pandas', got {return_type!r}")
     if flush:

@@ -10,10 +10,10 @@ from typing import Any, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
-from . import _runtime
-from ._errors import LLMTraceError
+from .._errors import LLMTraceError
+from .._log import warn_once
+from . import _state
 from ._kinds import SpanKind, to_kind
-from ._log import warn_once
 from ._payload import SpanPayload, snapshot
 from ._span import SpanHandle, start_span
 
@@ -231,7 +231,7 @@ class _GeneratorSpan:
         self.items: list[Any] = []
         self.reducer = reducer
         self.closed_early = False
-        _runtime.register_open_generator(self)
+        _state.register_open_generator(self)
 
     def _outputs(self) -> Any:
         if self.reducer is None:
@@ -245,7 +245,7 @@ class _GeneratorSpan:
     def end(self, exc: BaseException | None = None, *, reason: str | None = None) -> None:
         if self.handle._ended:
             return
-        _runtime.unregister_open_generator(self)
+        _state.unregister_open_generator(self)
         try:
             payload = self.handle._payload
             if payload.capture_outputs:

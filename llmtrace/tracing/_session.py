@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from . import _semconv as sc
-from ._errors import LLMTraceError
+from .. import _semconv as sc
+from .._errors import LLMTraceError
 
 
 class SessionInfo:

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,16 @@ _START_TIMEOUT_S = 180.0  # importing MLflow and creating a fresh SQLite schema 
 class ProcessExporter(SpanExporter):
     """Export to a local MLflow store through a child process (fallback: in-process)."""
 
-    def __init__(self, tracking_uri: str, experiment: str | None, *, retries: int = 3) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str | None,
+        *,
+        retries: int = 3,
+        on_store_opened: Callable[[], None] | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri
+        self._on_store_opened = on_store_opened
         self.experiment = experiment
         self.retries = retries
         self.last_error: str | None = None
@@ -43,7 +51,7 @@ class ProcessExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[bytes] | None:
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH")) if p
@@ -58,7 +66,7 @@ class ProcessExporter(SpanExporter):
                 [
                     sys.executable,
                     "-m",
-                    "llmtrace._export_worker",
+                    "llmtrace.export._export_worker",
                     self.tracking_uri,
                     self.experiment or "",
                     str(self.retries),
@@ -82,7 +90,10 @@ class ProcessExporter(SpanExporter):
     def _use_fallback(self, why: str) -> None:
         logger.warning("llmtrace: %s; writing spans from this process instead", why)
         self._fallback = MlflowSpanExporter(
-            self.tracking_uri, self.experiment, retries=self.retries
+            self.tracking_uri,
+            self.experiment,
+            retries=self.retries,
+            on_store_opened=self._on_store_opened,
         )
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

@@ -20,8 +20,8 @@ import mlflow
 import pytest
 
 import llmtrace
-from llmtrace._exporter_mlflow import BACKOFF_BASE_S
-from llmtrace._http import retry_after as _retry_after
+from llmtrace.export._exporter_mlflow import BACKOFF_BASE_S
+from llmtrace.export._http import retry_after as _retry_after
 from tests.conftest import free_port
 from tests.team_helpers import OtlpStub
 

@@ -1,7 +1,7 @@
 """The bulk SQL write path stores exactly the rows MLflow's own `log_spans` stores.
 
 The same enriched spans go once through `SqlAlchemyStore.log_spans` and once through
-`llmtrace._sql_bulk.write_new_traces`, into two fresh SQLite stores; then every row of every
+`llmtrace.export._sql_bulk.write_new_traces`, into two fresh SQLite stores; then every row of every
 table is compared.
 """
 
@@ -19,8 +19,8 @@ from mlflow.tracking import MlflowClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import llmtrace
-from llmtrace import _sql_bulk
-from llmtrace._exporter_mlflow import to_mlflow_span
+from llmtrace.export import _sql_bulk
+from llmtrace.export._exporter_mlflow import to_mlflow_span
 
 pytestmark = pytest.mark.skipif(
     not mlflow.__version__.startswith(_sql_bulk.CHECKED_MLFLOW),
@@ -248,7 +248,7 @@ def test_a_failing_bulk_path_falls_back_to_log_spans_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug or an unexpected schema in the bulk path costs speed, never a trace."""
-    from llmtrace._exporter_mlflow import MlflowSpanExporter
+    from llmtrace.export._exporter_mlflow import MlflowSpanExporter
 
     calls = []
 

@@ -1,6 +1,6 @@
 """The export process: writes spans to the MLflow store outside the traced program's GIL.
 
-Started by `_export_process.ProcessExporter` as ``python -m llmtrace._export_worker URI
+Started by `_export_process.ProcessExporter` as ``python -m llmtrace.export._export_worker URI
 [EXPERIMENT]``. Reads span batches on stdin, answers each on stdout, and exits when stdin
 closes (after the batch in hand). It ignores SIGINT and SIGTERM: when a whole process group is
 signalled, the parent flushes through it and then closes the pipe.

@@ -1,7 +1,8 @@
 """The batching span processor: a bounded queue, two background threads, counted losses.
 
 `on_end` (caller's thread) only appends to a deque. Two background threads form a pipeline:
-the export thread takes whole traces off the queue and enriches them (`_payload.enrich`) into
+the export thread takes whole traces off the queue and prepares them (the runtime passes the
+tracing layer's `enrich`) into
 the next batch, while the send thread hands the previous batch to every exporter, so enriching
 never waits for a store write. Nothing is lost silently: a full queue, a failed export or a
 span that could not be serialized is counted in `Stats` and logged once.
@@ -26,7 +27,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +36,19 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ._config import Config
-from ._log import OnceLogger
-from ._payload import discard, enrich
-from ._runlink import active_run_id
-from ._semconv import LLMTRACE_RUN_ID
-from ._session import current_session
+from .._config import Config
+from .._log import OnceLogger
+
+Prepare = Callable[[ReadableSpan, Config], tuple[ReadableSpan, bool]]
+"""Turns a span as it ended into the span to export, and says whether a value failed."""
+
+
+def _as_is(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
+    return span, False
+
+
+def _nothing(*args: Any) -> None:
+    return None
 
 logger = logging.getLogger("llmtrace")
 
@@ -88,11 +96,32 @@ class Stats:
 
 
 class BatchingProcessor(SpanProcessor):
-    """Bounded-queue batching `SpanProcessor` that enriches spans and fans out to exporters."""
+    """Bounded-queue batching `SpanProcessor` that prepares spans and fans out to exporters.
 
-    def __init__(self, exporters: Sequence[SpanExporter], config: Config) -> None:
+    What a span becomes is not this layer's business: the runtime hands in ``prepare`` (the
+    tracing layer's enrichment, on the export thread), ``discard`` (forget what the tracing
+    layer holds for a span that will not be exported) and ``on_start`` (stamps a root span on
+    the caller's thread: session, MLflow run).
+
+    Example:
+        >>> processor = BatchingProcessor([exporter], config, prepare=enrich)
+        >>> provider.add_span_processor(processor)
+    """
+
+    def __init__(
+        self,
+        exporters: Sequence[SpanExporter],
+        config: Config,
+        *,
+        prepare: Prepare = _as_is,
+        discard: Callable[[int], None] = _nothing,
+        on_start: Callable[[Span], None] = _nothing,
+    ) -> None:
         self._exporters = list(exporters)
         self._config = config
+        self._prepare = prepare
+        self._discard = discard
+        self._on_start = on_start
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._max = config.max_queue_size
         self._batch = config.max_export_batch_size
@@ -149,20 +178,15 @@ class BatchingProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         parent = span.parent
         if parent is None or parent.is_remote:
-            session = current_session()
-            if session is not None:
-                span.set_attributes(session.attributes)
-            run_id = active_run_id()  # linked to that MLflow run once exported
-            if run_id is not None:
-                span.set_attribute(LLMTRACE_RUN_ID, run_id)
+            self._on_start(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._shutdown:
-            discard(span.context.span_id)
+            self._discard(span.context.span_id)
             self._drop(1, "span ended after llmtrace shut down")
             return
         if len(self._queue) >= self._max:
-            discard(span.context.span_id)
+            self._discard(span.context.span_id)
             self._drop(1, f"export queue full ({self._max} spans)")
             return
         self._queue.append(span)  # lock-free: deque.append is atomic
@@ -248,7 +272,7 @@ class BatchingProcessor(SpanProcessor):
             if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                 time.sleep(0)  # let a waiting application thread have the GIL now, not in 5 ms
             try:
-                enriched, failed = enrich(span, self._config)
+                enriched, failed = self._prepare(span, self._config)
             except Exception as exc:
                 enriched, failed = span, True
                 self._warn_once(
@@ -369,7 +393,7 @@ class BatchingProcessor(SpanProcessor):
             self._popped += len(left)
         if left:
             for span in left:
-                discard(span.context.span_id)
+                self._discard(span.context.span_id)
             self._drop(len(left), "llmtrace shut down before these spans were exported")
             with self._cond:
                 self._handled += len(left)

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _config, _runtime
-from ._errors import InvalidValueError, LLMTraceError, RunNotFoundError, TrackingError
+from .. import _config, _runtime
+from .._errors import InvalidValueError, LLMTraceError, RunNotFoundError, TrackingError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +72,7 @@ def sync() -> str:
     import mlflow
     from mlflow.tracking import fluent
 
-    from ._store_setup import resolve_experiment_id
+    from ..export._store_setup import resolve_experiment_id
 
     config = _runtime.current_config()
     uri = config.tracking_uri

@@ -17,10 +17,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Status, StatusCode
 
-from . import _runtime
-from ._exporter_mlflow import mlflow_trace_id
+from .._ids import mlflow_trace_id
+from .._log import warn_once
+from . import _state
 from ._kinds import SpanKind, to_kind
-from ._log import warn_once
 from ._payload import SpanPayload, lookup, register, snapshot
 from ._serialize import to_jsonable
 
@@ -188,7 +188,7 @@ def start_span(
     A span sampled out still gets a handle (``is_recording`` False) so that, made current, it
     carries the sampling decision to its children; its payload is never registered.
     """
-    tracer = _runtime.tracer()
+    tracer = _state.tracer()
     if tracer is None:
         return None
     span = tracer.start_span(name)
@@ -230,7 +230,7 @@ class span:
         inputs: Any = None,
     ) -> None:
         if not isinstance(name, str) or not name:
-            from ._errors import LLMTraceError
+            from .._errors import LLMTraceError
 
             raise LLMTraceError(f"span name must be a non-empty string, got {name!r}")
         self._name = name

@@ -21,7 +21,7 @@ import mlflow
 import pytest
 
 import llmtrace
-from llmtrace._spool import MAGIC, SUFFIX, Spool
+from llmtrace.export._spool import MAGIC, SUFFIX, Spool
 from tests.conftest import ROOT, free_port
 from tests.team_helpers import MlflowServer, OtlpStub
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import LLMTraceError
+from .._errors import LLMTraceError
 
 if TYPE_CHECKING:
-    from .views._store import Store
+    from ._store import Store
 
 
 def server_command(tracking_uri: str, host: str, port: int, workers: int) -> list[str]:

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _semconv as sc
-from ._log import warn_once
+from .. import _semconv as sc
+from .._log import warn_once
 
 logger = logging.getLogger("llmtrace")
 

@@ -15,8 +15,8 @@ from typing import Any
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
-from . import _semconv as sc
-from ._config import Config
+from .. import _semconv as sc
+from .._config import Config
 from ._kinds import SpanKind
 from ._serialize import REDACTED, dump_json, is_secret_key, mask_text, to_jsonable
 

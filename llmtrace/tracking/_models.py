@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import InvalidValueError, ModelNotFoundError, TrackingError
+from .._errors import InvalidValueError, ModelNotFoundError, TrackingError
 from ._tracking import client, mlflow_errors, sync
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import TrackingError
+from .._errors import TrackingError
 from ._tracking import _run_of, client, mlflow_errors, sync
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ._errors import LLMTraceError
+from .._errors import LLMTraceError
 
 
 class SpanKind(str, Enum):

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import llmtrace
-from llmtrace import _processor
+from llmtrace.export import _processor
 
 
 class BatchRecorder(SpanExporter):

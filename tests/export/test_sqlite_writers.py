@@ -21,7 +21,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from llmtrace._exporter_mlflow import LOCKED_RETRIES, MlflowSpanExporter
+from llmtrace.export._exporter_mlflow import LOCKED_RETRIES, MlflowSpanExporter
 from tests.conftest import ROOT
 
 WRITERS = 4

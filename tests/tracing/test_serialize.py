@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from llmtrace._serialize import REDACTED, dump_json, mask_text, to_jsonable
+from llmtrace.tracing._serialize import REDACTED, dump_json, mask_text, to_jsonable
 
 
 def test_common_types() -> None:

@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 import llmtrace
-from llmtrace._export_process import ProcessExporter
-from llmtrace._wire import decode_spans, encode_spans
+from llmtrace.export._export_process import ProcessExporter
+from llmtrace.export._wire import decode_spans, encode_spans
 
 
 def _stored(uri: str, experiment: str) -> list[str]:
