@@ -49,7 +49,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -269,58 +268,23 @@ def run_mlflow(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 # -- (b) judge server --------------------------------------------------------------------------
 def serve(latency: float) -> None:
     """The local judge server (its own process): prints its port, answers after ``latency``."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    from _standin import judge_reply  # schema-valid criteria scores
+    from llmtrace.testing import Reply, StandIn, Usage, judge_reply
 
-    served = [0]
-    lock = threading.Lock()
+    def reply(body: dict[str, Any]) -> Reply:  # schema-valid criteria scores, a fixed usage
+        return Reply(judge_reply(body), usage=Usage(prompt_tokens=200, completion_tokens=20))
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (~40 ms)
-
-        def do_GET(self) -> None:
-            self._send({"chat_requests": served[0]})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-            time.sleep(latency)
-            with lock:
-                served[0] += 1
-            message = judge_reply(body)
-            self._send(
-                {
-                    "id": "chatcmpl-bench",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": MODEL,
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 200, "completion_tokens": 20, "total_tokens": 220},
-                }
-            )
-
-        def _send(self, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
+    with StandIn(reply, model=MODEL, delay=latency) as server:
+        print(server.port, flush=True)
+        threading.Event().wait()  # until terminated
 
 
 def served(url: str) -> int:
+    """How many chat requests the judge server answered (its ``GET /stand-in/stats``)."""
     import urllib.request
 
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/count", timeout=5) as response:
-        return int(json.loads(response.read())["chat_requests"])
+    stats = url.removesuffix("/v1") + "/stand-in/stats"
+    with urllib.request.urlopen(stats, timeout=5) as response:
+        return int(json.loads(response.read())["counts"].get("chat", 0))
 
 
 def run_judge(args: argparse.Namespace, folder: Path) -> dict[str, Any]:

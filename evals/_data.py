@@ -34,13 +34,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from llmtrace.semconv import LLMTRACE_EVALUATION
+
 from . import _traces
 from ._types import Row
 
 logger = logging.getLogger("evals")
 
 #: Trace tag of the traces judge calls make (see evals.judge._tracing): not rows to evaluate.
-JUDGE_TRACE_TAG = "llmtrace.evaluation"
+JUDGE_TRACE_TAG = LLMTRACE_EVALUATION
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "question": ("question", "inputs", "input", "query", "user_input", "request"),

@@ -250,7 +250,7 @@ def _run_predict(
 ) -> list[str | None]:
     """Call ``predict`` on every row (traced), fill answers and trace-derived fields."""
     import llmtrace
-    from llmtrace import _semconv as sc
+    from llmtrace import semconv as sc
 
     from ._traces import answer_of
 

@@ -79,14 +79,15 @@ def _client(tracking_uri: str) -> Any:
 
 def start_run(tracking_uri: str, experiment: str | None, run_name: str | None) -> tuple[str, str]:
     """Create the evaluation run; (run id, experiment id). A child of the active run, if any."""
-    from llmtrace.export import _runlink
-    from llmtrace.export._store_setup import resolve_experiment_id
+    import llmtrace
+    from llmtrace.semconv import LLMTRACE_EVALUATION
 
-    experiment_id = resolve_experiment_id(tracking_uri, experiment)
+    experiment_id = llmtrace.experiment_id(experiment)  # in llmtrace's store: ``tracking_uri``
     client = _client(tracking_uri)
-    tags = {"llmtrace.evaluation": "true"}
-    parent = _runlink.active_run_id()
-    if parent is not None:
+    tags = {LLMTRACE_EVALUATION: "true"}
+    active = llmtrace.active_run()
+    if active is not None:
+        parent = str(active.info.run_id)
         try:
             if client.get_run(parent).info.experiment_id == experiment_id:
                 tags["mlflow.parentRunId"] = parent

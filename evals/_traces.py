@@ -20,8 +20,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmtrace import _semconv as sc
-from llmtrace.tracing._serialize import as_text
+from llmtrace import semconv as sc
+from llmtrace.views import as_text
 
 _QUESTION_KEYS = ("question", "query", "input", "prompt", "user_input", "message", "text")
 _ANSWER_KEYS = ("answer", "output", "response", "content", "text", "result")

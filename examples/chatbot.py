@@ -20,11 +20,11 @@ import re
 import uuid
 from typing import Any
 
-from _standin import serve
 from openai import OpenAI
 
 import llmtrace
 import llmtrace.openai
+from llmtrace.testing import Reply, StandIn, ToolCall
 
 MODEL = os.environ.get("CHATBOT_MODEL", "gpt-4o-mini")
 SYSTEM = "You are the support assistant of an online shop. Use lookup_order for order questions."
@@ -116,15 +116,15 @@ def _streamed(client: OpenAI, history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- LOCAL STAND-IN for the OpenAI API (used only without OPENAI_API_KEY) --------------------
-# Not a model: canned rules, served by examples/_standin.py over the chat-completions protocol
-# (tool calls, streaming, token usage), so that the traces above are real llmtrace traces of
-# real HTTP calls.
+# Not a model: canned rules, served by llmtrace.testing.StandIn over the chat-completions
+# protocol (tool calls, streaming, token usage), so that the traces above are real llmtrace
+# traces of real HTTP calls.
 
 STANDIN_MODEL = "local-stand-in"
 ORDER_ID = re.compile(r"\b[A-Z]-\d{4}\b")
 
 
-def _standin_answer(body: dict[str, Any]) -> dict[str, Any]:
+def _standin_answer(body: dict[str, Any]) -> str | Reply:
     """The canned reply to a chat-completions request ``body``."""
     messages: list[dict[str, Any]] = body["messages"]
     last = messages[-1]
@@ -135,27 +135,13 @@ def _standin_answer(body: dict[str, Any]) -> dict[str, Any]:
         else:
             carrier = f" with {info['carrier']}" if info.get("carrier") else ""
             text = f"Your order is {info['status']}{carrier}; expected {info['eta']}."
-        return {"role": "assistant", "content": f"[stand-in] {text}"}
+        return f"[stand-in] {text}"
     text = str(last.get("content") or "")
     said = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
     found = ORDER_ID.findall(text) or (ORDER_ID.findall(said) if "arrive" in text.lower() else [])
     if found:
-        order = found[-1]
-        return {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": f"call_{uuid.uuid4().hex[:8]}",
-                    "type": "function",
-                    "function": {
-                        "name": "lookup_order",
-                        "arguments": json.dumps({"order_id": order}),
-                    },
-                }
-            ],
-        }
-    return {"role": "assistant", "content": "[stand-in] Happy to help!"}
+        return Reply(tool_calls=[ToolCall("lookup_order", {"order_id": found[-1]})])
+    return "[stand-in] Happy to help!"
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -184,7 +170,7 @@ def main() -> None:
             "*** No OPENAI_API_KEY: using a LOCAL STAND-IN server on 127.0.0.1 with canned\n"
             "*** answers (not a model). Set OPENAI_API_KEY to talk to the real API.\n"
         )
-        with serve(_standin_answer, model=STANDIN_MODEL, stream_delay=0.02) as standin:
+        with StandIn(_standin_answer, model=STANDIN_MODEL, stream_delay=0.02) as standin:
             client = OpenAI(base_url=standin.url, api_key="stand-in-needs-no-key")
             session_id = chat(llmtrace.openai.wrap(client))
     llmtrace.flush()

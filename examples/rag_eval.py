@@ -15,7 +15,7 @@ its traces with deterministic metrics and LLM-judge metrics.
    the script twice and the second run makes zero judge calls.
 
 The judge: with OPENAI_API_KEY set, the real OpenAI API (model RAG_EVAL_JUDGE_MODEL, default
-gpt-4o-mini). Without it, a LOCAL STAND-IN server on 127.0.0.1 (examples/_standin.py) that
+gpt-4o-mini). Without it, a LOCAL STAND-IN server on 127.0.0.1 (llmtrace.testing.StandIn) that
 answers the judge's JSON schema with word-overlap heuristics and hashed-word embeddings. It is
 not a model, and the output says so.
 
@@ -34,15 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from _standin import MODEL as STANDIN_MODEL
-from _standin import serve
 
 import evals
 import llmtrace
 import llmtrace.openai
 from evals import metrics
+from llmtrace.testing import StandIn, judge_reply
 
 EXPERIMENT = "rag-eval"
+STANDIN_MODEL = "local-stand-in"
 STANDIN_EMBEDDINGS = f"{STANDIN_MODEL}-embeddings"
 DOCS_DIR = Path(__file__).resolve().parent / "data" / "docs"
 TOP_K = 2
@@ -205,7 +205,7 @@ def report(result: evals.EvaluationResult, judge: evals.OpenAIJudge, standin: An
         + (" (the stand-in is priced at $0)" if standin is not None else "")
     )
     if standin is not None:
-        served = standin.requests
+        served = standin.counts
         print(
             f"The LOCAL STAND-IN judge served {served['chat']} chat and "
             f"{served['embeddings']} embedding requests in this run."
@@ -270,7 +270,7 @@ def main() -> None:
                 "*** (word-overlap heuristics, hashed-word embeddings), NOT a model. Set\n"
                 "*** OPENAI_API_KEY to judge with the real API."
             )
-            standin = stack.enter_context(serve())
+            standin = stack.enter_context(StandIn(judge_reply))
             for name in (STANDIN_MODEL, STANDIN_EMBEDDINGS):  # a local model costs nothing
                 llmtrace.openai.set_price(name, input=0.0, output=0.0)
             judge = evals.OpenAIJudge(

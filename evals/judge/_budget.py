@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmtrace.openai._prices import Price, get_price
+from llmtrace.openai import Price, get_price
 
 from .._types import BudgetExceeded
 

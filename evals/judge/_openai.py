@@ -17,21 +17,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from llmtrace.openai._prices import Price
+from llmtrace.openai import Price
+from llmtrace.semconv import (
+    LLMTRACE_JUDGE_ATTEMPTS,
+    LLMTRACE_JUDGE_PROMPT_ID,
+    LLMTRACE_JUDGE_PROMPT_VERSION,
+    LLMTRACE_JUDGE_RETRIES,
+    LLMTRACE_LLM_COST_USD,
+)
 
 from .._types import JudgeParseError, JudgeReply
 from ._budget import Ledger, PriceBook, estimate_prompt_tokens
 from ._cache import JudgeCache, cache_key, default_cache_path
 from ._parse import Invalid, make_validator, parse_reply, reply_text
 from ._retry import Backoff, is_retryable
-from ._tracing import (
-    LLMTRACE_JUDGE_ATTEMPTS,
-    LLMTRACE_JUDGE_PROMPT_ID,
-    LLMTRACE_JUDGE_PROMPT_VERSION,
-    LLMTRACE_JUDGE_RETRIES,
-    LLMTRACE_LLM_COST_USD,
-    judge_span,
-)
+from ._tracing import judge_span
 
 __all__ = ["OpenAIJudge"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmtrace.tracing._serialize import as_text
+from llmtrace.views import as_text
 
 from .._data import columns_for, value_of
 from .._types import Judge, Metric, MetricError, Row, Score

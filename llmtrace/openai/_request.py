@@ -284,6 +284,24 @@ def _text_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
+def _tool_call_part(call: Any) -> dict[str, Any]:
+    """A chat ``tool_calls`` entry or a Responses ``function_call`` item as a GenAI part."""
+    if _get(call, "type") == "function_call":  # Responses API: flat, its id is ``call_id``
+        return {
+            "type": "tool_call",
+            "id": _get(call, "call_id"),
+            "name": _get(call, "name"),
+            "arguments": _get(call, "arguments"),
+        }
+    function = _get(call, "function")
+    return {
+        "type": "tool_call",
+        "id": _get(call, "id"),
+        "name": _get(function, "name"),
+        "arguments": _get(function, "arguments"),
+    }
+
+
 def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
     """Chat ``messages`` in the GenAI ``gen_ai.input.messages`` shape (role + parts)."""
     out = []
@@ -299,16 +317,7 @@ def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
             ]
         else:
             parts = _text_parts(_get(message, "content"))
-            for call in _get(message, "tool_calls") or ():
-                function = _get(call, "function")
-                parts.append(
-                    {
-                        "type": "tool_call",
-                        "id": _get(call, "id"),
-                        "name": _get(function, "name"),
-                        "arguments": _get(function, "arguments"),
-                    }
-                )
+            parts.extend(_tool_call_part(call) for call in _get(message, "tool_calls") or ())
         out.append({"role": role, "parts": parts})
     return out
 
@@ -329,13 +338,7 @@ def responses_input_messages(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
             out.append({"role": "tool", "parts": [part]})
         elif kind == "function_call":
-            part = {
-                "type": "tool_call",
-                "id": _get(item, "call_id"),
-                "name": _get(item, "name"),
-                "arguments": _get(item, "arguments"),
-            }
-            out.append({"role": "assistant", "parts": [part]})
+            out.append({"role": "assistant", "parts": [_tool_call_part(item)]})
         elif _get(item, "role") is not None:
             out.append({"role": _get(item, "role"), "parts": _text_parts(_get(item, "content"))})
         else:

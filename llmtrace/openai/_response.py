@@ -13,7 +13,7 @@ from typing import Any
 from .. import _semconv as sc
 from ..tracing._span import SpanHandle
 from ._prices import cost_of
-from ._request import Api, Deferred, _get, _text_parts
+from ._request import Api, Deferred, _get, _text_parts, _tool_call_part
 
 
 def usage_dict(api: Api, usage: Any) -> dict[str, int] | None:
@@ -77,16 +77,7 @@ def chat_output_messages(result: Any) -> list[dict[str, Any]]:
         parts = _text_parts(_get(message, "content"))
         if _get(message, "refusal"):
             parts.append({"type": "refusal", "content": _get(message, "refusal")})
-        for call in _get(message, "tool_calls") or ():
-            function = _get(call, "function")
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": _get(call, "id"),
-                    "name": _get(function, "name"),
-                    "arguments": _get(function, "arguments"),
-                }
-            )
+        parts.extend(_tool_call_part(call) for call in _get(message, "tool_calls") or ())
         out.append(
             {
                 "role": _get(message, "role") or "assistant",
@@ -105,14 +96,7 @@ def responses_output_messages(result: Any) -> list[dict[str, Any]]:
         if kind == "message":
             parts.extend(_text_parts(_get(item, "content")))
         elif kind == "function_call":
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": _get(item, "call_id"),
-                    "name": _get(item, "name"),
-                    "arguments": _get(item, "arguments"),
-                }
-            )
+            parts.append(_tool_call_part(item))
         elif kind:
             parts.append({"type": kind})
     return [

@@ -278,62 +278,51 @@ class StreamSpan:
         """Called by llmtrace at interpreter exit for streams still open."""
         self.finish(reason="interpreter exit")
 
+    def __enter__(self) -> None:
+        pass
 
-def _dropped(state: StreamSpan) -> None:
-    state.finish(reason="closed")
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        """End the span as the iteration ended: exhausted, closed or failed (which propagates)."""
+        if exc is None:
+            self.finish()
+        elif isinstance(exc, GeneratorExit):
+            self.finish(reason="closed")
+        else:
+            self.finish(exc, reason="error")
 
 
 def _sync_iter(inner: Iterator[Any], state: StreamSpan) -> Iterator[Any]:
-    try:
+    with state:
         for chunk in inner:
             if state.take(chunk):
                 yield chunk
-    except GeneratorExit:
-        state.finish(reason="closed")
-        raise
-    except BaseException as exc:
-        state.finish(exc, reason="error")
-        raise
-    state.finish()
 
 
 async def _async_iter(inner: AsyncIterator[Any], state: StreamSpan) -> AsyncIterator[Any]:
-    try:
+    with state:
         async for chunk in inner:
             if state.take(chunk):
                 yield chunk
-    except GeneratorExit:
-        state.finish(reason="closed")
-        raise
-    except BaseException as exc:
-        state.finish(exc, reason="error")
-        raise
-    state.finish()
 
 
 def trace_stream(stream: Any, state: StreamSpan, is_async: bool) -> None:
     """Hook ``state`` into an SDK ``Stream``/``AsyncStream`` object in place."""
-    inner = stream._iterator
-    original_close = stream.close
-    if is_async:
-        stream._iterator = _async_iter(inner, state)
+    close = stream.close
 
-        async def close() -> None:
-            try:
-                await original_close()
-            finally:
-                state.finish(reason="closed")
+    def sync_close() -> None:
+        try:
+            close()
+        finally:
+            state.finish(reason="closed")
 
-        stream.close = close
-    else:
-        stream._iterator = _sync_iter(inner, state)
+    async def async_close() -> None:
+        try:
+            await close()
+        finally:
+            state.finish(reason="closed")
 
-        def sync_close() -> None:
-            try:
-                original_close()
-            finally:
-                state.finish(reason="closed")
-
-        stream.close = sync_close
-    finalizer = weakref.finalize(stream, _dropped, state)
+    iterate = _async_iter if is_async else _sync_iter
+    stream._iterator = iterate(stream._iterator, state)
+    stream.close = async_close if is_async else sync_close
+    finalizer = weakref.finalize(stream, state.finish, reason="closed")
     finalizer.atexit = False  # interpreter exit is handled by the open-generator registry

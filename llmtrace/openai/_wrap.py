@@ -53,6 +53,8 @@ from ._request import (
 from ._response import record_result
 from ._stream import StreamSpan, trace_stream
 
+_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # honoured by OTel instrumentations
+
 ClientT = TypeVar("ClientT")
 
 _MARK = "__llmtrace_openai__"
@@ -90,9 +92,19 @@ class _Options:
 
 
 class _Call:
-    """One traced call in flight."""
+    """One traced call in flight; ``with call:`` makes its span current around the user's call."""
 
-    __slots__ = ("api", "capture", "client", "handle", "hide_usage", "model", "started")
+    __slots__ = (
+        "api",
+        "capture",
+        "client",
+        "guard",
+        "handle",
+        "hide_usage",
+        "model",
+        "started",
+        "token",
+    )
 
     def __init__(self, api: Api, handle: SpanHandle, client: Any, model: Any) -> None:
         self.api = api
@@ -102,19 +114,58 @@ class _Call:
         self.started = time.perf_counter()
         self.capture = True
         self.hide_usage = False
+        self.guard: Any = None
+        self.token: Any = None
+
+    def __enter__(self) -> None:
+        self.guard = _inside.set(True)
+        try:
+            # The span current, and other instrumentations of the same call (OpenInference's
+            # or the official OpenAI instrumentor) told to stand aside: one LLM span, not two.
+            context = otel_trace.set_span_in_context(self.handle.otel_span)
+            context = otel_context.set_value(_SUPPRESS, True, context)
+            self.token = otel_context.attach(context)
+        except Exception as exc:
+            warn_once("openai-attach", "llmtrace could not attach span context: %r", exc)
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        """Detach the span; when the user's call raised, record it (the exception propagates)."""
+        try:
+            if self.token is not None:
+                otel_context.detach(self.token)
+            _inside.reset(self.guard)
+        except Exception as err:
+            warn_once("openai-detach", "llmtrace could not detach span context: %r", err)
+        if exc is not None:
+            if self.handle.is_recording:
+                record_error(self.handle, exc, client_secrets(self.client))
+            self.handle.end()
 
 
 # --- before / after the user's call --------------------------------------------------------
 
 
-def _begin(api: Api, resource: Any, kwargs: dict[str, Any], options: _Options) -> _Call | None:
-    """Start the span and record the request; None when nothing is traced.
+def _begin(
+    api: Api,
+    options: _Options | None,
+    resource: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> _Call | None:
+    """Start the span and record the request; None when the call is not to be traced.
 
-    May adjust ``kwargs`` in ways that do not change what the user gets: a one-shot iterable of
-    messages, input items or tools becomes a list (so it can be both recorded and sent) and,
-    for a streamed chat call without ``stream_options``, usage is requested (its extra chunk is
-    hidden from the user).
+    ``options`` None means `instrument`: its current options, and the resource is ``args[0]``
+    (``self`` of the SDK method). May adjust ``kwargs`` in ways that do not change what the user
+    gets: a one-shot iterable of messages, input items or tools becomes a list (so it can be both
+    recorded and sent) and, for a streamed chat call without ``stream_options``, usage is
+    requested (its extra chunk is hidden from the user).
     """
+    if options is None:
+        if not _state.active or not args:
+            return None
+        options, resource = _state.options, args[0]
+    if _inside.get():
+        return None
     try:
         client = getattr(resource, "_client", None)
         model = kwargs.get("model")
@@ -216,78 +267,36 @@ def _finish(call: _Call, result: Any) -> Any:
     return result
 
 
-def _fail(call: _Call, exc: BaseException) -> None:
-    handle = call.handle
-    if handle.is_recording:
-        record_error(handle, exc, client_secrets(call.client))
-    handle.end()
-
-
-def _enter(handle: SpanHandle) -> tuple[Any, Any]:
-    guard = _inside.set(True)
-    try:
-        token = otel_context.attach(otel_trace.set_span_in_context(handle.otel_span))
-    except Exception as exc:
-        warn_once("openai-attach", "llmtrace could not attach span context: %r", exc)
-        token = None
-    return guard, token
-
-
-def _exit(guard: Any, token: Any) -> None:
-    try:
-        if token is not None:
-            otel_context.detach(token)
-        _inside.reset(guard)
-    except Exception as exc:
-        warn_once("openai-detach", "llmtrace could not detach span context: %r", exc)
-
-
-def _invoke(
+def _traced(
     api: Api,
-    options: _Options,
     fn: Callable[..., Any],
-    resource: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    if _inside.get():
-        return fn(*args, **kwargs)
-    call = _begin(api, resource, kwargs, options)
-    if call is None:
-        return fn(*args, **kwargs)
-    guard, token = _enter(call.handle)
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as exc:
-        _exit(guard, token)
-        _fail(call, exc)
-        raise
-    _exit(guard, token)
-    return _finish(call, result)
+    is_async: bool,
+    options: _Options | None = None,
+    resource: Any = None,
+) -> Callable[..., Any]:
+    """``fn`` traced as ``api``, with its signature; `_begin` says which calls are traced."""
 
+    @functools.wraps(fn)
+    def straced(*args: Any, **kwargs: Any) -> Any:
+        call = _begin(api, options, resource, args, kwargs)
+        if call is None:
+            return fn(*args, **kwargs)
+        with call:
+            result = fn(*args, **kwargs)
+        return _finish(call, result)
 
-async def _ainvoke(
-    api: Api,
-    options: _Options,
-    fn: Callable[..., Any],
-    resource: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    if _inside.get():
-        return await fn(*args, **kwargs)
-    call = _begin(api, resource, kwargs, options)
-    if call is None:
-        return await fn(*args, **kwargs)
-    guard, token = _enter(call.handle)
-    try:
-        result = await fn(*args, **kwargs)
-    except BaseException as exc:
-        _exit(guard, token)
-        _fail(call, exc)
-        raise
-    _exit(guard, token)
-    return _finish(call, result)
+    @functools.wraps(fn)
+    async def atraced(*args: Any, **kwargs: Any) -> Any:
+        call = _begin(api, options, resource, args, kwargs)
+        if call is None:
+            return await fn(*args, **kwargs)
+        with call:
+            result = await fn(*args, **kwargs)
+        return _finish(call, result)
+
+    traced = atraced if is_async else straced
+    setattr(traced, _MARK, fn)
+    return traced
 
 
 # --- instrument(): every client in the process ----------------------------------------------
@@ -314,29 +323,6 @@ def _is_async(fn: Callable[..., Any], owner: type) -> bool:
     except ImportError:
         return owner.__name__.startswith("Async")
     return issubclass(owner, AsyncAPIResource)
-
-
-def _class_wrapper(api: Api, cls: type, original: Callable[..., Any]) -> Callable[..., Any]:
-    if _is_async(original, cls):
-
-        @functools.wraps(original)
-        async def atraced(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not _state.active:
-                return await original(self, *args, **kwargs)
-            return await _ainvoke(api, _state.options, original, self, (self, *args), kwargs)
-
-        traced: Callable[..., Any] = atraced
-    else:
-
-        @functools.wraps(original)
-        def straced(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not _state.active:
-                return original(self, *args, **kwargs)
-            return _invoke(api, _state.options, original, self, (self, *args), kwargs)
-
-        traced = straced
-    setattr(traced, _MARK, original)
-    return traced
 
 
 def instrument(*, stream_usage: bool = True) -> None:
@@ -366,7 +352,7 @@ def instrument(*, stream_usage: bool = True) -> None:
             current = cls.__dict__.get(method) if cls is not None else None
             if current is None or getattr(current, _MARK, None) is not None:
                 continue
-            setattr(cls, method, _class_wrapper(api, cls, current))
+            setattr(cls, method, _traced(api, current, _is_async(current, cls)))
             _state.patched.append((cls, method, current))
 
 
@@ -394,27 +380,6 @@ def is_instrumented() -> bool:
 
 
 # --- wrap(client): one client ---------------------------------------------------------------
-
-
-def _instance_wrapper(
-    api: Api, bound: Callable[..., Any], resource: Any, options: _Options
-) -> Callable[..., Any]:
-    if _is_async(bound, type(resource)):
-
-        @functools.wraps(bound)
-        async def atraced(*args: Any, **kwargs: Any) -> Any:
-            return await _ainvoke(api, options, bound, resource, args, kwargs)
-
-        traced: Callable[..., Any] = atraced
-    else:
-
-        @functools.wraps(bound)
-        def straced(*args: Any, **kwargs: Any) -> Any:
-            return _invoke(api, options, bound, resource, args, kwargs)
-
-        traced = straced
-    setattr(traced, _MARK, bound)
-    return traced
 
 
 def _resources(client: Any) -> list[tuple[list[Any], str, Api]]:
@@ -474,7 +439,8 @@ def wrap(client: ClientT, *, stream_usage: bool = True) -> ClientT:
         bound = getattr(resource, method, None)
         if bound is None:
             continue
-        setattr(resource, method, _instance_wrapper(api, bound, resource, options))
+        traced = _traced(api, bound, _is_async(bound, type(resource)), options, resource)
+        setattr(resource, method, traced)
         _forget_cached_views(chain)
     return client
 

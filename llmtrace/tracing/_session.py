@@ -36,6 +36,16 @@ def current_session() -> SessionInfo | None:
     return _current.get()
 
 
+def set_current_session(info: SessionInfo | None) -> contextvars.Token[SessionInfo | None]:
+    """Put ``info`` in force for this thread/task (None: no session); undo with the token."""
+    return _current.set(info)
+
+
+def reset_current_session(token: contextvars.Token[SessionInfo | None]) -> None:
+    """Undo `set_current_session` (the session in force before it comes back)."""
+    _current.reset(token)
+
+
 class session:
     """Stamp every trace begun inside the block with a session id (and user, and tags).
 

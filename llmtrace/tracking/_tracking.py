@@ -134,6 +134,31 @@ def set_experiment(name: str) -> Experiment:
         return client().get_experiment(experiment_id)
 
 
+def experiment_id(name: str | None = None) -> str:
+    """The id of experiment ``name`` in llmtrace's store, created (or restored) if needed.
+
+    ``name`` defaults to llmtrace's configured experiment (MLflow's ``Default`` when none is
+    set). Unlike `set_experiment`, nothing is reconfigured: traces keep going where they went.
+    Several processes opening a new SQLite store at once are safe: the first open, which creates
+    the schema, happens one process at a time (as in the exporter).
+
+    Example:
+        >>> runs = llmtrace.client()
+        >>> run = runs.create_run(llmtrace.experiment_id("nightly-evals"), run_name="2024-06-01")
+        >>> mlflow.search_traces(experiment_ids=[llmtrace.experiment_id()])
+    """
+    from ..export._store_setup import resolve_experiment_id, sqlite_setup_lock
+
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidValueError(f"experiment name must be a non-empty string, got {name!r}")
+    config = _runtime.current_config()
+    uri = config.tracking_uri
+    chosen = config.experiment if name is None else name.strip()
+    action = f"experiment {chosen or 'Default'!r} in {uri}"
+    with mlflow_errors(action, not_found=TrackingError), sqlite_setup_lock(uri):
+        return resolve_experiment_id(uri, chosen)
+
+
 def client() -> MlflowClient:
     """An `mlflow.MlflowClient` on llmtrace's store, for anything this facade leaves out.
 

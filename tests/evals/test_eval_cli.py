@@ -220,7 +220,7 @@ def test_paired_test_sampled_p_value_is_seeded_and_close_to_exact() -> None:
 def test_run_with_a_judge_on_a_local_server_then_from_the_cache(
     sqlite_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from examples._standin import serve
+    from llmtrace.testing import StandIn, judge_reply
 
     monkeypatch.setenv("LLMTRACE_JUDGE_CACHE", str(tmp_path / "judge_cache.sqlite"))
     context = ["Paris is the capital of France. It lies on the Seine."]
@@ -239,19 +239,19 @@ def test_run_with_a_judge_on_a_local_server_then_from_the_cache(
             },
         ],
     )
-    with serve() as standin:  # 127.0.0.1; word-overlap verdicts: row 1 → 1.0, row 2 → 0.5
+    with StandIn(judge_reply) as standin:  # 127.0.0.1; word overlap: row 1 → 1.0, row 2 → 0.5
         args = ["run", data, "-m", "faithfulness", "--judge", "gpt-4o-mini"]
         args += ["--base-url", standin.url, "--fail-under", "faithfulness=0.7", "--json"]
         code, out, err = invoke(sqlite_uri, *args)
         assert code == 0, out + err
         first = json.loads(out)
         assert first["aggregates"]["faithfulness"]["mean"] == pytest.approx(0.75)
-        assert first["judge_usage"]["calls"] == standin.requests["chat"] == 4
+        assert first["judge_usage"]["calls"] == standin.counts["chat"] == 4
         code, out, _ = invoke(sqlite_uri, *args)
         second = json.loads(out)
         assert code == 0 and second["passed"] is True
         assert second["judge_usage"]["calls"] == 0 and second["judge_usage"]["cached_calls"] == 4
-        assert standin.requests["chat"] == 4  # nothing new reached the server
+        assert standin.counts["chat"] == 4  # nothing new reached the server
         code, out, _ = invoke(sqlite_uri, *args[:-3], "--fail-under", "faithfulness=0.8")
         assert code == 1 and "FAILED: faithfulness mean 0.750 < 0.8" in out
     run = MlflowClient(sqlite_uri).get_run(second["run_id"])

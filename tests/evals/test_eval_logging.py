@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +134,44 @@ def test_unknown_trace_id_is_reported_and_the_other_scores_are_logged(sqlite_uri
     run = client.get_run(result.run_id)
     assert run.info.status == "FAILED"  # incomplete logging shows in the runs list
     assert run.data.metrics["answer_words/mean"] == 1.0
+
+
+def test_the_run_is_a_child_of_the_active_run_in_the_same_experiment(sqlite_uri: str) -> None:
+    client = MlflowClient(sqlite_uri)
+    with llmtrace.start_run(run_name="nightly") as parent:
+        child = evaluate(DATA, [metrics.exact_match()])
+        elsewhere = evaluate(DATA, [metrics.exact_match()], experiment="evals-elsewhere")
+    run = client.get_run(child.run_id)
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert run.data.tags["llmtrace.evaluation"] == "true"
+    assert run.info.experiment_id == parent.info.experiment_id
+    other = client.get_run(elsewhere.run_id)  # MLflow nests runs within one experiment only
+    assert "mlflow.parentRunId" not in other.data.tags
+    assert client.get_experiment(other.info.experiment_id).name == "evals-elsewhere"
+    assert llmtrace.current_config().experiment == "tests"  # evaluate reconfigured nothing
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_once_agree_on_the_experiment(tmp_path: Path) -> None:
+    """Parallel evaluation jobs on a new SQLite file: one creates the schema, all get one id."""
+    env = {
+        **os.environ,
+        "LLMTRACE_TRACKING_URI": f"sqlite:///{tmp_path / 'new.db'}",
+        "LLMTRACE_EXPERIMENT": "evals-parallel",
+    }
+    code = "import llmtrace; print(llmtrace.experiment_id())"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (_, err) in zip(procs, outcomes, strict=True):
+        assert proc.returncode == 0, err.decode()[-2000:]
+    ids = {out.decode().strip() for out, _ in outcomes}
+    assert len(ids) == 1
+    (found,) = MlflowClient(env["LLMTRACE_TRACKING_URI"]).search_experiments(
+        filter_string="name = 'evals-parallel'"
+    )
+    assert ids == {found.experiment_id}

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +15,7 @@ import respx
 from evals import OpenAIJudge
 from evals._types import JudgeParseError
 from llmtrace.openai._prices import Price, get_price
+from llmtrace.testing import Reply, StandIn
 from tests.evals import judge_api
 from tests.evals.judge_api import BASE_URL, FAKE_KEY, SCHEMA, ask, body, completion, make_judge
 
@@ -262,58 +259,17 @@ def test_embed_batches_and_caches(api: respx.MockRouter, tmp_path: Path) -> None
     assert judge.usage()["prompt_tokens"] == 3
 
 
-@contextmanager
-def _local_server(requests: list[dict[str, Any]]) -> Iterator[str]:
-    """A real OpenAI-compatible server on 127.0.0.1 (no usage in replies, like some do)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            sent = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            requests.append(
-                {"path": self.path, "body": sent, "auth": self.headers["authorization"]}
-            )
-            content = json.dumps({"score": len(sent["messages"]), "reason": "local"})
-            data = json.dumps(
-                {
-                    "id": "local-1",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": sent["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+def _local_reply(body: dict[str, Any]) -> Reply:
+    """The answer of a local OpenAI-compatible server that sends no usage, like some do."""
+    return Reply(json.dumps({"score": len(body["messages"]), "reason": "local"}), usage=False)
 
 
 def test_any_openai_compatible_base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    requests: list[dict[str, Any]] = []
-    with _local_server(requests) as url:
+    with StandIn(_local_reply) as server:  # a real HTTP server on 127.0.0.1
         judge = OpenAIJudge(
             "llama3.1:8b",
-            base_url=url,
+            base_url=server.url,
             response_format="json_object",
             cache_path=tmp_path / "c.sqlite",
         )
@@ -321,6 +277,7 @@ def test_any_openai_compatible_base_url(tmp_path: Path, monkeypatch: pytest.Monk
         assert ask(judge).cached
     assert reply.data == {"score": 2, "reason": "local"}
     assert (reply.prompt_tokens, reply.cost_usd) == (0, None)  # no usage sent, no price known
-    assert len(requests) == 1 and requests[0]["path"] == "/v1/chat/completions"
-    assert requests[0]["body"]["response_format"] == {"type": "json_object"}
+    requests = server.requests
+    assert len(requests) == 1 and requests[0].path == "/v1/chat/completions"
+    assert requests[0].body["response_format"] == {"type": "json_object"}
     assert judge.usage()["cost_usd"] is None

@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from evals._types import BudgetExceeded
-from llmtrace.openai._prices import Price
+from llmtrace.openai import Price
 from tests.evals import judge_api
 from tests.evals.judge_api import InFlight, ask, completion, make_judge
 

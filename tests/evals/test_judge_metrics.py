@@ -15,7 +15,7 @@ import respx
 import evals
 from evals._types import MetricError, Row, Score
 from evals.judge import _prompts
-from llmtrace.openai._prices import get_price
+from llmtrace.openai import get_price
 from tests.evals import judge_api
 from tests.evals.judge_api import completion, make_judge, prompt_id_of
 

@@ -14,14 +14,14 @@ import pytest
 import llmtrace
 import llmtrace.openai
 import llmtrace.prompts
+from llmtrace.testing import StandIn
 from tests.openai_fakes import FAKE_KEY, TOOLS_CHAT
-from tests.openai_standin import StandIn, stand_in
 
 
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
     """A stand-in OpenAI server on 127.0.0.1, set as the environment's OpenAI endpoint."""
-    with stand_in() as server:
+    with StandIn(api_key=FAKE_KEY) as server:  # any other key: 401
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -47,11 +47,12 @@ def test_log_register_load_predict_is_traced(sqlite_uri: str, standin: StandIn) 
     bot = mlflow.pyfunc.load_model(f"models:/{registered}/latest")
     answer = bot.predict({"question": "How do I trace?", "product": "llmtrace"})
     assert answer == "echo: How do I trace?"
-    sent = standin.requests[-1]
+    sent = standin.requests[-1].body
     assert sent["model"] == "gpt-4o-mini" and sent["temperature"] == 0.0
     assert sent["messages"][0] == {"role": "system", "content": "You support llmtrace. Be brief."}
     assert sent["tools"] == TOOLS_CHAT
-    assert standin.headers[-1]["authorization"] == f"Bearer {FAKE_KEY}"  # from the environment
+    assert standin.requests[-1].headers["authorization"] == "Bearer [REDACTED]"  # masked
+    # ... and it was FAKE_KEY, from the environment: the stand-in refuses any other key
 
     # also through llmtrace.load_model, and a DataFrame of inputs (one answer per row)
     same = llmtrace.load_model(f"models:/{registered}/1", flavor="pyfunc")
@@ -92,7 +93,7 @@ def test_inline_prompt_messages_and_bad_input(sqlite_uri: str, standin: StandIn)
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "arr"}]
     reply = bot.predict({"persona": "a pirate", "messages": history, "question": "where?"})
     assert reply == "echo: where?"
-    assert [m["role"] for m in standin.requests[-1]["messages"]] == [
+    assert [m["role"] for m in standin.requests[-1].body["messages"]] == [
         "system",
         "user",
         "assistant",

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import llmtrace
+from llmtrace.tracing._session import current_session
 from tests.helpers import attr_json, finished, inputs, outputs
 
 
@@ -119,3 +120,86 @@ def test_retriever_outputs_become_documents(memory: InMemorySpanExporter) -> Non
         {"page_content": "mlflow shaped", "metadata": {}, "id": "d1"},
         {"page_content": "from object", "metadata": {"score": 0.5}, "id": "7"},
     ]
+
+
+# -- new_trace=True: a root of its own, outside the session ------------------------------------
+def test_new_trace_is_a_root_outside_the_session(memory: InMemorySpanExporter) -> None:
+    with llmtrace.session("conv-1", user="alice", channel="web"):
+        with llmtrace.span("request") as request:
+            with llmtrace.span("grade", kind="EVALUATOR", new_trace=True) as grade:
+                assert current_session() is None
+                with llmtrace.span("grade step"):
+                    pass
+            assert llmtrace.current_span().span_id == request.span_id  # the outer span is back
+            with llmtrace.span("after"):
+                pass
+        assert current_session() is not None and current_session().session_id == "conv-1"
+        with llmtrace.span("next turn"):  # a root again: the session still applies
+            pass
+    spans = finished(memory)
+    root = spans["grade"]
+    assert root.parent is None
+    assert root.context.trace_id != spans["request"].context.trace_id
+    assert grade.trace_id != request.trace_id
+    for key in ("session.id", "user.id", "mlflow.traceTag.channel"):
+        assert key not in root.attributes, key
+    assert spans["grade step"].parent.span_id == root.context.span_id
+    assert spans["after"].parent.span_id == spans["request"].context.span_id
+    assert spans["request"].attributes["session.id"] == "conv-1"
+    assert spans["next turn"].parent is None
+    assert spans["next turn"].attributes["session.id"] == "conv-1"
+    assert spans["next turn"].attributes["user.id"] == "alice"
+
+
+def test_new_trace_exception_passes_unchanged(memory: InMemorySpanExporter) -> None:
+    error = ValueError("judge broke")
+    with llmtrace.session("conv-1"), llmtrace.span("request") as request:
+        with pytest.raises(ValueError) as raised, llmtrace.span("job", new_trace=True):
+            raise error
+        assert raised.value is error
+        assert llmtrace.current_span().span_id == request.span_id
+        assert current_session() is not None
+    spans = finished(memory)
+    assert spans["job"].parent is None and "session.id" not in spans["job"].attributes
+    assert spans["job"].status.status_code is StatusCode.ERROR
+    assert spans["request"].status.status_code is not StatusCode.ERROR
+
+
+def test_new_trace_with_async_with(memory: InMemorySpanExporter) -> None:
+    async def main() -> None:
+        async with llmtrace.session("conv-2"), llmtrace.span("request") as request:
+            async with llmtrace.span("job", new_trace=True):
+                await asyncio.sleep(0)
+                with llmtrace.span("job step"):
+                    pass
+            assert llmtrace.current_span().span_id == request.span_id
+            assert current_session() is not None
+
+    asyncio.run(main())
+    spans = finished(memory)
+    assert spans["job"].parent is None and "session.id" not in spans["job"].attributes
+    assert spans["job"].context.trace_id != spans["request"].context.trace_id
+    assert spans["job step"].parent.span_id == spans["job"].context.span_id
+    assert spans["request"].attributes["session.id"] == "conv-2"
+
+
+def test_new_trace_restores_even_when_tracing_is_off() -> None:
+    llmtrace.configure(enabled=False)
+    with llmtrace.session("conv-3"):
+        with llmtrace.span("job", new_trace=True) as job:
+            assert isinstance(job, llmtrace.NoOpSpan)
+            assert current_session() is None
+        assert current_session() is not None
+
+
+def test_new_trace_is_stored_without_the_session(sqlite_uri: str) -> None:
+    with llmtrace.session("conv-4", user="bob"), llmtrace.span("request") as request:
+        with llmtrace.span("background job", new_trace=True) as job:
+            job.set_outputs("done")
+    stored_job = llmtrace.get_trace(job.trace_id)
+    stored_request = llmtrace.get_trace(request.trace_id)
+    assert [s.name for s in stored_job.data.spans] == ["background job"]
+    assert [s.name for s in stored_request.data.spans] == ["request"]
+    assert stored_request.info.trace_metadata.get("mlflow.trace.session") == "conv-4"
+    assert "mlflow.trace.session" not in stored_job.info.trace_metadata
+    assert "mlflow.trace.user" not in stored_job.info.trace_metadata
