@@ -33,7 +33,9 @@ class Config:
     export_to_mlflow: bool = True
     exporters: tuple[SpanExporter, ...] = ()
     tracer_provider: TracerProvider | None = None
+    set_global: bool = False
     max_queue_size: int = 100_000
+    max_queue_bytes: int = 256 * 1024 * 1024
     max_export_batch_size: int = 1024
     schedule_delay_ms: int = 200
     exit_flush_timeout_s: float = 60.0
@@ -90,19 +92,40 @@ def _as_rate(name: str, value: Any) -> float:
     return rate
 
 
-def _check_uri(uri: Any) -> str:
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_KNOWN_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
+
+
+def _check_uri(uri: Any, source: str = "tracking_uri") -> str:
+    """The tracking URI to use, or a `ConfigurationError` naming ``source`` and the fix.
+
+    A bare path to a SQLite file (``app.db``, ``/data/traces.sqlite``) is read as that SQLite
+    file. Folders and ``file:`` URIs are refused: MLflow 3 keeps no traces in a folder store.
+    """
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigurationError(
-            f"tracking_uri must be a non-empty string such as 'sqlite:///mlflow.db' or "
+            f"{source} must be a non-empty string such as 'sqlite:///mlflow.db' or "
             f"'http://127.0.0.1:5000', got {uri!r}"
         )
     uri = uri.strip()
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
-    known = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "file"}
-    if scheme and scheme.split("+", 1)[0] not in known and len(scheme) > 1:
+    if len(scheme) <= 1 or "/" in scheme or "\\" in scheme:  # a path (or a Windows drive)
+        path = Path(uri).expanduser()
+        if path.suffix.lower() in SQLITE_SUFFIXES and not path.is_dir():
+            return f"sqlite:///{path.resolve()}"
         raise ConfigurationError(
-            f"tracking_uri {uri!r} has an unsupported scheme {scheme!r}; use sqlite:///PATH, "
-            "postgresql://..., http(s)://HOST:PORT or a folder path"
+            f"{source} {uri!r} is a folder: MLflow 3 cannot store traces in a folder; "
+            f"use a SQLite file instead, e.g. 'sqlite:///{(path / DEFAULT_DB_NAME).resolve()}'"
+        )
+    if scheme == "file":
+        raise ConfigurationError(
+            f"{source} {uri!r} is a folder store, which MLflow 3 cannot keep traces in; "
+            "use 'sqlite:///PATH/mlflow.db' (or a tracking server, 'http://HOST:PORT')"
+        )
+    if scheme.split("+", 1)[0] not in _KNOWN_SCHEMES:
+        raise ConfigurationError(
+            f"{source} {uri!r} has an unsupported scheme {scheme!r}; use sqlite:///PATH.db, "
+            "postgresql://..., or http(s)://HOST:PORT"
         )
     if scheme == "sqlite" and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         # Pin a relative SQLite path to the folder configure() ran in.
@@ -124,8 +147,18 @@ def resolve(
             return overrides[key]
         return _env(env, *env_names)
 
-    uri = pick("tracking_uri", "LLMTRACE_TRACKING_URI", "MLFLOW_TRACKING_URI")
-    tracking_uri = _check_uri(uri) if uri is not None else default_tracking_uri()
+    def source(key: str, *env_names: str) -> str:
+        if overrides.get(key) is not None:
+            return key
+        return next((f"${n}" for n in env_names if env.get(n) not in (None, "")), key)
+
+    uri_names = ("LLMTRACE_TRACKING_URI", "MLFLOW_TRACKING_URI")
+    uri = pick("tracking_uri", *uri_names)
+    tracking_uri = (
+        _check_uri(uri, source("tracking_uri", *uri_names))
+        if uri is not None
+        else default_tracking_uri()
+    )
 
     experiment = pick("experiment", "LLMTRACE_EXPERIMENT", "MLFLOW_EXPERIMENT_NAME")
     if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
@@ -168,6 +201,7 @@ def resolve(
         )
 
     export_to_mlflow = pick("export_to_mlflow", "LLMTRACE_EXPORT_TO_MLFLOW")
+    set_global = pick("set_global", "LLMTRACE_SET_GLOBAL_PROVIDER")
 
     export_process = pick("export_process", "LLMTRACE_EXPORT_PROCESS")
     otlp_endpoint = pick("otlp_endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -200,11 +234,17 @@ def resolve(
         ),
         exporters=tuple(exporters),
         tracer_provider=provider,
+        set_global=False if set_global is None else _as_bool("set_global", set_global),
         max_queue_size=_as_int(
             "max_queue_size",
             pick("max_queue_size", "LLMTRACE_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE")
             or 100_000,
             1,
+        ),
+        max_queue_bytes=_as_int(
+            "max_queue_bytes",
+            pick("max_queue_bytes", "LLMTRACE_MAX_QUEUE_BYTES") or 256 * 1024 * 1024,
+            1024 * 1024,
         ),
         max_export_batch_size=_as_int(
             "max_export_batch_size",

@@ -71,6 +71,9 @@ def test_relative_sqlite_path_is_pinned(tmp_path: Path, monkeypatch: pytest.Monk
         ({"sample_rate": "half"}, "sample_rate must be a number"),
         ({"tracking_uri": 123}, "tracking_uri must be a non-empty string"),
         ({"tracking_uri": "ftp://x"}, "unsupported scheme 'ftp'"),
+        ({"tracking_uri": "bogus://x"}, "unsupported scheme 'bogus'"),
+        ({"tracking_uri": "/some/folder"}, "is a folder: MLflow 3 cannot store traces"),
+        ({"tracking_uri": "file:///some/folder"}, "folder store"),
         ({"experiment": " "}, "experiment must be a non-empty name"),
         ({"redact": "mask"}, "redact must be a function"),
         ({"exporters": [object()]}, "SpanExporter"),
@@ -156,3 +159,71 @@ def test_reconfigure_flushes_the_old_pipeline() -> None:
     llmtrace.flush()
     assert [s.name for s in first.get_finished_spans()] == ["before"]
     assert [s.name for s in second.get_finished_spans()] == ["after"]
+
+
+def test_a_bare_path_to_a_db_file_is_read_as_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve(env={}, tracking_uri="traces.db").tracking_uri == (
+        f"sqlite:///{tmp_path.resolve() / 'traces.db'}"
+    )
+    assert resolve(env={}, tracking_uri=str(tmp_path / "a.sqlite")).tracking_uri == (
+        f"sqlite:///{tmp_path.resolve() / 'a.sqlite'}"
+    )
+
+
+def test_an_existing_folder_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(llmtrace.ConfigurationError, match="sqlite:///") as info:
+        resolve(env={}, tracking_uri=str(tmp_path))
+    assert str(tmp_path / "mlflow.db") in str(info.value)
+
+
+def test_a_bad_environment_uri_names_the_variable() -> None:
+    with pytest.raises(llmtrace.ConfigurationError, match="LLMTRACE_TRACKING_URI"):
+        resolve(env={"LLMTRACE_TRACKING_URI": "bogus://x"})
+
+
+PROGRAM = """
+import llmtrace
+
+@llmtrace.trace
+def answer(q):
+    return q.upper()
+
+for q in ("a", "b", "c"):
+    assert answer(q) == q.upper()
+print("program ran")
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LLMTRACE_TRACKING_URI": "bogus://x"}, "LLMTRACE_TRACKING_URI 'bogus://x'"),
+        ({"LLMTRACE_TRACKING_URI": "/no/such/folder"}, "is a folder"),
+        ({"LLMTRACE_SAMPLE_RATE": "lots"}, "sample_rate must be a number"),
+    ],
+)
+def test_a_program_without_logging_sees_one_stderr_line_and_runs_on(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    """No logging.basicConfig() in the program: the problem is still printed, once."""
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LLMTRACE_", "MLFLOW_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", PROGRAM],
+        cwd=tmp_path,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "program ran"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("llmtrace") and expected in lines[0]

@@ -3,12 +3,18 @@
 Local store URIs (``sqlite:///``, ``postgresql://``, a folder) are written with the store's own
 ``log_spans`` (many traces per call), or, for whole new traces in a SQLite store, with the
 row-for-row equivalent bulk INSERTs of `_sql_bulk`; ``http(s)://`` tracking servers get
-OTLP/protobuf at ``{uri}/v1/traces``. MLflow is imported on first export, on the export thread.
+OTLP/protobuf at ``{uri}/v1/traces`` (`_exporter_http`, the exporter's HTTP half). MLflow is
+imported on first export, on the export thread.
 
-Transient failures (a locked SQLite file, a refused connection, a timeout, HTTP 429 and 5xx) are
-retried by `MlflowSpanExporter._with_retries` with exponential backoff and jitter, honouring
-``Retry-After``. With a spool (`_spool.Spool`, HTTP only), a batch the server still cannot take
-is written to disk instead of being lost, and replayed oldest first once the server answers.
+Transient failures (a locked SQLite file, a refused connection, a timeout, HTTP 408, 429 and
+5xx) are retried by `MlflowSpanExporter._with_retries` with exponential backoff and jitter,
+honouring ``Retry-After``. A trace the store refuses for its data fails alone (`_isolate`): the
+rest of its batch is stored, and ``export`` still answers SUCCESS while ``counters()["failed"]``
+grows by the refused spans. So does a trace whose id the store holds for another trace
+(`_dupes`; SQL stores only). A store-wide error (read-only, full disk, HTTP 401/403/404) fails
+the batch at once, without a retry per trace. With a spool (`_spool.Spool`, HTTP only), a batch
+the server still cannot take is written to disk instead of being lost, and replayed oldest
+first once the server answers; on replay too, only the traces the server refuses are set aside.
 """
 
 from __future__ import annotations
@@ -18,8 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,19 +32,23 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import _semconv as sc
 from .._ids import mlflow_trace_id
-from . import _sql_bulk
-from ._http import (
-    EXPERIMENT_HEADER,
-    OTLP_PATH,
-    HttpStatusError,
-    auth_headers,
-    otlp_body,
-    raise_for_status,
-    spans_from_body,
+from .._log import OnceLogger
+from . import _dupes, _sql_bulk
+from ._exporter_http import HttpSide
+from ._isolate import (
+    Group,
+    PartlyStored,
+    about_the_data,
+    describe,
+    group_by_trace,
+    locked,
+    retryable,
+    store_wide,
+    write_isolated,
 )
 from ._promptlink import link_stored
-from ._runlink import http_linker, link_to_runs
-from ._spool import Spool, SpoolFullError
+from ._runlink import link_to_runs
+from ._spool import Spool
 from ._store_setup import resolve_experiment_id, sqlite_setup_lock
 
 logger = logging.getLogger("llmtrace")
@@ -48,8 +57,7 @@ BACKOFF_BASE_S = 0.1  # attempt n waits BACKOFF_BASE_S * 2**n, capped, times a 0
 BACKOFF_MAX_S = 5.0
 MAX_RETRY_AFTER_S = 10.0  # a longer Retry-After is not slept through: the batch spools or fails
 LOCKED_RETRIES = 10  # SQLite "database is locked": several writer processes take turns
-PROBE_MIN_S, PROBE_MAX_S = 0.5, 5.0  # while spooling: wait before asking the server again
-REPLAY_BUDGET_S = 2.0  # spooled batches replayed per export or idle tick, at most this long
+BROKEN_MIN_S, BROKEN_MAX_S = 0.5, 30.0  # a store failing as a whole is not asked again before
 
 
 def to_mlflow_span(span: ReadableSpan) -> Any:
@@ -61,7 +69,11 @@ def to_mlflow_span(span: ReadableSpan) -> Any:
     from mlflow.entities import Span
 
     attrs: dict[str, Any] = {}
-    for key, value in (span.attributes or {}).items():
+    source = span.attributes or {}
+    mirrored = bool(source.get(sc.LLMTRACE_MIRRORED))  # OpenInference copies: not stored twice
+    for key, value in source.items():
+        if mirrored and sc.is_mirror_key(key):
+            continue
         if key in sc.JSON_VALUED and isinstance(value, str):
             attrs[key] = value
         else:
@@ -85,27 +97,7 @@ def to_mlflow_span(span: ReadableSpan) -> Any:
     )
 
 
-def _retryable(exc: BaseException) -> bool:
-    """Transient: a locked SQLite file, a deadlock, a connection error, 429/5xx, a timeout."""
-    if isinstance(exc, HttpStatusError):
-        return exc.status == 429 or exc.status >= 500
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(
-        needle in text
-        for needle in (
-            "database is locked",
-            "deadlock",
-            "timeout",
-            "timed out",
-            "temporarily",
-            "connection",
-        )
-    )
-
-
-class MlflowSpanExporter(SpanExporter):
+class MlflowSpanExporter(HttpSide, SpanExporter):
     """Export OpenTelemetry spans as MLflow traces into a store or tracking server.
 
     Example:
@@ -135,7 +127,8 @@ class MlflowSpanExporter(SpanExporter):
         self.retried = 0  # counters() reads these; only the export thread writes them
         self.spooled = 0
         self.replayed = 0
-        self.rejected = 0
+        self.refused = 0  # spans of batches answered SUCCESS (or spooled) not stored after all
+        self._once = OnceLogger()  # per exporter: a new configure() warns afresh
         self._is_http = tracking_uri.lower().startswith(("http://", "https://"))
         self._spool = spool if self._is_http else None
         self._spool_lock = threading.Lock()  # export thread vs flush() on the caller's thread
@@ -146,6 +139,9 @@ class MlflowSpanExporter(SpanExporter):
         self._store: Any = None
         self._http: Any = None
         self._bulk: bool | None = None  # whether _sql_bulk applies to this store (decided once)
+        self._broken = ""  # the store-wide error that opened the breaker (`_breaker`)
+        self._broken_until = 0.0  # monotonic: batches fail at once until then
+        self._broken_for = 0.0  # seconds the breaker stayed open last time
 
     # -- setup -----------------------------------------------------------------------------
     def experiment_id(self) -> str:
@@ -162,44 +158,6 @@ class MlflowSpanExporter(SpanExporter):
                     self._on_store_opened()  # exit hook to run before the ones MLflow just added
         return self._experiment_id
 
-    def _session(self) -> Any:
-        if self._http is None:
-            import requests
-
-            self._http = requests.Session()
-            self._http.headers.update(auth_headers())
-        return self._http
-
-    def _http_experiment_id(self) -> str:
-        return self._http_experiment_id_of(self.experiment)
-
-    def _http_experiment_id_of(self, experiment: str | None) -> str:
-        if experiment in self._experiment_ids:
-            return self._experiment_ids[experiment]
-        found = self._http_lookup(experiment)
-        self._experiment_ids[experiment] = found
-        return found
-
-    def _http_lookup(self, experiment: str | None) -> str:
-        base = self.tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments"
-        name = experiment or "Default"
-        http = self._session()
-        got = http.get(
-            f"{base}/get-by-name", params={"experiment_name": name}, timeout=self.timeout_s
-        )
-        if got.status_code == 200:
-            return str(got.json()["experiment"]["experiment_id"])
-        if got.status_code != 404:
-            raise_for_status(got)
-        made = http.post(f"{base}/create", json={"name": name}, timeout=self.timeout_s)
-        if made.status_code == 200:
-            return str(made.json()["experiment_id"])
-        again = http.get(  # created meanwhile by another process
-            f"{base}/get-by-name", params={"experiment_name": name}, timeout=self.timeout_s
-        )
-        raise_for_status(again)
-        return str(again.json()["experiment"]["experiment_id"])
-
     def _local_store(self) -> Any:
         if self._store is None:
             from mlflow.tracking import MlflowClient
@@ -209,58 +167,99 @@ class MlflowSpanExporter(SpanExporter):
 
     # -- SpanExporter contract -------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Store ``spans``. SUCCESS when any of them was stored (or spooled): the spans of
+        traces refused alone are then added to ``counters()["failed"]``; FAILURE when none
+        was (the caller counts the whole batch)."""
         if not spans:
             return SpanExportResult.SUCCESS
+        groups, failed = self._convert(spans)
         if self._spool is not None:
-            return self._export_or_spool(spans)
-        try:
-            experiment_id = self.experiment_id()
-            mlflow_spans = [to_mlflow_span(span) for span in spans]
-        except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            return SpanExportResult.FAILURE
-        write = self._post if self._is_http else self._log_local
-        try:
-            self._with_retries(write, experiment_id, mlflow_spans)
-            return SpanExportResult.SUCCESS
-        except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            if _retryable(exc):  # the store or server is the problem, not one trace
-                return SpanExportResult.FAILURE
-        return self._by_trace(write, experiment_id, mlflow_spans)
-
-    def _by_trace(
-        self, write: Any, experiment_id: str, mlflow_spans: list[Any]
-    ) -> SpanExportResult:
-        """One bad trace must not sink the others: after a failed batch, write trace by trace."""
-        if len({s.trace_id for s in mlflow_spans}) == 1:
-            return SpanExportResult.FAILURE
-        by_trace: dict[str, list[Any]] = defaultdict(list)
-        for span in mlflow_spans:
-            by_trace[span.trace_id].append(span)
-        ok = True
-        for group in by_trace.values():
+            failed += self._export_or_spool(groups)
+        elif groups and time.monotonic() < self._broken_until:
+            why = f"{self._broken} (the store is not asked again for a few seconds)"
+            failed += [(g, why) for g in groups]
+        elif groups:
             try:
-                self._with_retries(write, experiment_id, group)
+                experiment_id = self.experiment_id()
             except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                ok = False
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+                failed += [(g, describe(exc)) for g in groups]
+                self._breaker(exc)
+            else:
+                write = self._post if self._is_http else self._write_local
+                outcome = write_isolated(
+                    groups, lambda part: self._with_retries(write, experiment_id, part)
+                )
+                failed += outcome.lost()
+                self._breaker(outcome.error)
+        return self._result(len(spans), failed)
+
+    def _breaker(self, error: BaseException | None) -> None:
+        """After a store-wide error (read-only, deleted, full), fail batches at once for a
+        while (`BROKEN_MIN_S`, doubling to `BROKEN_MAX_S`) instead of asking the store (and
+        MLflow logging its traceback) for every batch; counted failed all the same."""
+        if error is None or not store_wide(error):
+            if error is None:
+                self._broken_for = 0.0
+            return
+        self._broken_for = min(BROKEN_MAX_S, max(BROKEN_MIN_S, self._broken_for * 2))
+        self._broken_until = time.monotonic() + self._broken_for
+        self._broken = describe(error)
+
+    def _convert(self, spans: Sequence[ReadableSpan]) -> tuple[list[Group], list[Any]]:
+        """MLflow spans grouped by trace; a trace with a span that cannot be converted fails."""
+        groups: list[Group] = []
+        failed: list[tuple[Group, str]] = []
+        for group in group_by_trace(spans, key=lambda span: span.context.trace_id):
+            try:
+                groups.append([to_mlflow_span(span) for span in group])
+            except Exception as exc:
+                failed.append((group, describe(exc)))
+        return groups, failed
+
+    def _result(self, total: int, failed: list[tuple[Group, str]]) -> SpanExportResult:
+        if not failed:
+            return SpanExportResult.SUCCESS
+        self.last_error = failed[-1][1]
+        lost = sum(len(group) for group, _ in failed)
+        duplicate = next((why for _, why in failed if _dupes.is_duplicate(why)), None)
+        if duplicate is not None:
+            self._once.warn(
+                "duplicate-trace-id",
+                "llmtrace: %s: the new trace was not stored (counted in llmtrace.stats()."
+                "failed); %s",
+                duplicate,
+                _dupes.HINT,
+            )
+        if lost >= total:
+            return SpanExportResult.FAILURE  # the caller counts the whole batch failed
+        self.refused += lost
+        other = [(group, why) for group, why in failed if not _dupes.is_duplicate(why)]
+        if other:
+            self._once.warn(
+                "refused-traces",
+                "llmtrace: %d spans of %d traces could not be stored and were dropped (%s); "
+                "the rest of their batch was stored. Counted in llmtrace.stats().failed",
+                sum(len(group) for group, _ in other),
+                len(other),
+                other[-1][1],
+            )
+        return SpanExportResult.SUCCESS
 
     def _with_retries(self, call: Any, *args: Any) -> Any:
-        """``call(*args)``, retried on transient errors (`_retryable`) with exponential backoff
-        and jitter; a ``Retry-After`` up to `MAX_RETRY_AFTER_S` is waited out, a longer one
-        ends the retries. SQLite lock errors get `LOCKED_RETRIES` attempts at least."""
+        """``call(*args)``, retried on transient errors (`_isolate.retryable`) with exponential
+        backoff and jitter; a ``Retry-After`` up to `MAX_RETRY_AFTER_S` is waited out, a longer
+        one ends the retries. SQLite lock errors get `LOCKED_RETRIES` attempts at least."""
         attempt = 0
         while True:
             try:
                 return call(*args)
             except Exception as exc:
-                limit = max(self.retries, LOCKED_RETRIES) if _locked(exc) else self.retries
-                if attempt >= limit or not _retryable(exc):
+                cause = exc.cause if isinstance(exc, PartlyStored) else exc
+                limit = max(self.retries, LOCKED_RETRIES) if locked(cause) else self.retries
+                if attempt >= limit or not retryable(cause):
                     raise
                 delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * (0.5 + random.random())
-                hint = getattr(exc, "retry_after", None)
+                hint = getattr(cause, "retry_after", None)
                 if hint is not None:
                     if hint > MAX_RETRY_AFTER_S:
                         raise
@@ -270,147 +269,70 @@ class MlflowSpanExporter(SpanExporter):
                 self.retried += 1
                 time.sleep(delay)
 
-    # -- HTTP with a spool -----------------------------------------------------------------
-    def _export_or_spool(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send, or spool when the server is (or just was) unreachable; FIFO across both."""
-        assert self._spool is not None
-        try:
-            mlflow_spans = [to_mlflow_span(span) for span in spans]
-        except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            return SpanExportResult.FAILURE
-        with self._spool_lock:
-            self._replay(time.monotonic() + REPLAY_BUDGET_S)
-            if self._paused() or self._spool.has_pending():
-                return self._to_spool(mlflow_spans)
-            try:
-                experiment_id = self.experiment_id()
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                if not _retryable(exc):
-                    return SpanExportResult.FAILURE
-                self._pause(exc)
-                return self._to_spool(mlflow_spans)
-            try:
-                self._with_retries(self._post, experiment_id, mlflow_spans)
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                if not _retryable(exc):
-                    return self._by_trace(self._post, experiment_id, mlflow_spans)
-                self._pause(exc)
-                return self._to_spool(mlflow_spans)
-            self._failures = 0
-            return SpanExportResult.SUCCESS
-
-    def _to_spool(self, mlflow_spans: list[Any]) -> SpanExportResult:
-        assert self._spool is not None
-        try:
-            self._spool.put(otlp_body(mlflow_spans), self.experiment, len(mlflow_spans))
-        except (OSError, SpoolFullError) as exc:
-            self.last_error = f"could not spool {len(mlflow_spans)} spans: {exc}"
-            return SpanExportResult.FAILURE
-        self.spooled += len(mlflow_spans)
-        return SpanExportResult.SUCCESS
-
-    def _paused(self) -> bool:
-        return time.monotonic() < self._paused_until
-
-    def _pause(self, exc: BaseException) -> None:
-        """Stop asking the server for a while (doubling), or as long as its Retry-After says."""
-        self._failures += 1
-        wait = min(PROBE_MAX_S, PROBE_MIN_S * 2 ** (self._failures - 1))
-        hint = getattr(exc, "retry_after", None)
-        if hint is not None:
-            wait = max(wait, min(hint, 300.0))
-        self._paused_until = time.monotonic() + wait
-
-    def _replay(self, deadline: float) -> None:
-        """Send spooled batches, oldest first, until the spool is empty, the server fails
-        again or ``deadline`` passes. One attempt each: the spool itself is the retry."""
-        spool = self._spool
-        assert spool is not None
-        while not self._paused() and time.monotonic() < deadline:
-            batch = spool.claim_oldest()
-            if batch is None:
-                return
-            try:
-                experiment_id = self._http_experiment_id_of(batch.experiment)
-                spans = spans_from_body(batch.body, experiment_id)
-                self._send(experiment_id, batch.body, spans)
-            except Exception as exc:
-                self.last_error = f"replay: {type(exc).__name__}: {exc}"
-                if _retryable(exc):
-                    spool.release(batch)
-                    self._pause(exc)
-                    return
-                spool.reject(batch, self.last_error)
-                self.rejected += batch.spans
-                continue
-            spool.done(batch)
-            self.replayed += batch.spans
-            self._failures = 0
-
-    def poll(self) -> None:
-        """Called by the processor on the export thread when idle: replay spooled batches."""
-        if self._spool is None or not self._spool_lock.acquire(blocking=False):
-            return
-        try:
-            if self._spool.has_pending():
-                self._replay(time.monotonic() + REPLAY_BUDGET_S)
-        finally:
-            self._spool_lock.release()
-
     def counters(self) -> dict[str, int]:
-        """Retries, spooled/replayed spans, spans waiting in the spool, spans it gave up on."""
+        """Retries, spooled/replayed spans, spans waiting in the spool, and ``failed``: spans
+        of batches `export` answered SUCCESS for (stored in part, or spooled) that were not
+        stored after all (refused alone, or set aside on replay)."""
         pending = self._spool.pending_spans() if self._spool is not None else 0
         return {
             "retries": self.retried,
             "spooled": self.spooled,
             "replayed": self.replayed,
             "spool_pending": pending,
-            "failed": self.rejected,
+            "failed": self.refused,
         }
 
-    def _log_local(self, experiment_id: str, spans: list[Any]) -> None:
+    # -- local stores ----------------------------------------------------------------------
+    def _write_local(self, experiment_id: str, spans: list[Any]) -> Mapping[str, str]:
+        """Store ``spans`` (whole new traces in bulk where `_sql_bulk` applies, the rest with
+        ``log_spans``); returns the traces refused as another trace's id, with the reason.
+        Raises `PartlyStored` when the bulk part was stored and ``log_spans`` failed."""
         store = self._local_store()
-        rest = self._write_bulk(store, experiment_id, spans)
-        if rest:
-            store.log_spans(experiment_id, rest)
-        link_to_runs(spans, store.link_traces_to_run)  # traces begun in an MLflow run
-        link_stored(spans, lambda: store)  # prompt versions used inside these traces
-
-    def _write_bulk(self, store: Any, experiment_id: str, spans: list[Any]) -> list[Any]:
-        """Whole new traces through `_sql_bulk` where it applies; the rest for `log_spans`."""
         if self._bulk is None:
             self._bulk = _sql_bulk.supported(store)
-        if not self._bulk:
-            return spans
-        try:
-            return _sql_bulk.write_new_traces(store, experiment_id, spans)
-        except Exception as exc:
-            if _retryable(exc):
+        refused: dict[str, str] = {}
+        rest = spans
+        if self._bulk:
+            try:
+                rest = _sql_bulk.write_new_traces(store, experiment_id, spans, refused)
+            except Exception as exc:
+                if not about_the_data(exc) or len({s.trace_id for s in spans}) > 1:
+                    raise
+                # One trace alone: if log_spans takes it, the bulk path is at fault, not it.
+                refused = self._log_spans(store, experiment_id, spans)
+                self._bulk = False
+                logger.warning(
+                    "llmtrace: bulk SQL write failed (%s) on a trace MLflow's log_spans "
+                    "stores; using log_spans from now on",
+                    describe(exc),
+                )
+                rest = []
+        else:
+            refused = self._log_spans(store, experiment_id, spans)
+            rest = []
+        if rest:
+            try:
+                store.log_spans(experiment_id, rest)
+            except Exception as exc:
+                written = {s.trace_id for s in spans} - {s.trace_id for s in rest}
+                if written - set(refused):
+                    raise PartlyStored(written - set(refused), exc) from exc
                 raise
-            self._bulk = False
-            logger.warning(
-                "llmtrace: bulk SQL write failed (%s: %s); using MLflow's log_spans from now on",
-                type(exc).__name__,
-                exc,
-            )
-            return spans
+        stored = [s for s in spans if s.trace_id not in refused]
+        link_to_runs(stored, store.link_traces_to_run)  # traces begun in an MLflow run
+        link_stored(stored, lambda: store)  # prompt versions used inside these traces
+        return refused
 
-    def _post(self, experiment_id: str, spans: list[Any]) -> None:
-        self._send(experiment_id, otlp_body(spans), spans)
-
-    def _send(self, experiment_id: str, body: bytes, spans: list[Any]) -> None:
-        response = self._session().post(
-            self.tracking_uri.rstrip("/") + OTLP_PATH,
-            data=body,
-            headers={"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id},
-            timeout=self.timeout_s,
-        )
-        raise_for_status(response)
-        link_to_runs(spans, http_linker(self._session(), self.tracking_uri, self.timeout_s))
-        link_stored(spans, self._local_store)
+    def _log_spans(self, store: Any, experiment_id: str, spans: list[Any]) -> dict[str, str]:
+        """``log_spans`` for the traces of ``spans`` not held by the store for another trace."""
+        by_trace: dict[str, list[Any]] = {}
+        for span in spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        refused = _dupes.find(store, by_trace)
+        keep = [s for s in spans if s.trace_id not in refused]
+        if keep:
+            store.log_spans(experiment_id, keep)
+        return refused
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """With a spool: ask the server now and replay what it takes within the timeout."""
@@ -432,14 +354,10 @@ class MlflowSpanExporter(SpanExporter):
         self._store = None
         self._http = None
         self._spool_lock = threading.Lock()
-        self.retried = self.spooled = self.replayed = self.rejected = 0
+        self.retried = self.spooled = self.replayed = self.refused = 0
         if self._spool is not None:
             self._spool.forget()
 
     def shutdown(self) -> None:
         if self._http is not None:
             self._http.close()
-
-
-def _locked(exc: BaseException) -> bool:
-    return "database is locked" in str(exc).lower()

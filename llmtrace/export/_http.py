@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 OTLP_PATH = "/v1/traces"
@@ -60,6 +61,54 @@ def otlp_body(spans: list[Any]) -> bytes:
     request = ExportTraceServiceRequest()
     scope_spans = request.resource_spans.add().scope_spans.add()
     scope_spans.spans.extend(span.to_otel_proto() for span in spans)
+    return bytes(request.SerializeToString())
+
+
+@dataclass(frozen=True)
+class ProtoSpan:
+    """One span of a parsed OTLP request, with the resource and scope it came under."""
+
+    trace_id: bytes
+    span: Any
+    resource_spans: Any
+    scope_spans: Any
+    where: tuple[int, int]  # (resource, scope) index in the request it came from
+
+
+def traces_of_body(body: bytes) -> list[list[ProtoSpan]]:
+    """The spans of an OTLP request body, grouped by trace (for splitting a refused batch)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    groups: dict[bytes, list[ProtoSpan]] = {}
+    for r, resource_spans in enumerate(request.resource_spans):
+        for s, scope_spans in enumerate(resource_spans.scope_spans):
+            for span in scope_spans.spans:
+                unit = ProtoSpan(span.trace_id, span, resource_spans, scope_spans, (r, s))
+                groups.setdefault(span.trace_id, []).append(unit)
+    return list(groups.values())
+
+
+def body_of(spans: list[ProtoSpan]) -> bytes:
+    """An OTLP request body holding just ``spans`` (under their own resource and scope)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    scopes: dict[tuple[int, int], Any] = {}
+    for unit in spans:
+        scope = scopes.get(unit.where)
+        if scope is None:
+            resource = request.resource_spans.add()
+            resource.resource.CopyFrom(unit.resource_spans.resource)
+            resource.schema_url = unit.resource_spans.schema_url
+            scope = scopes[unit.where] = resource.scope_spans.add()
+            scope.scope.CopyFrom(unit.scope_spans.scope)
+            scope.schema_url = unit.scope_spans.schema_url
+        scope.spans.append(unit.span)
     return bytes(request.SerializeToString())
 
 

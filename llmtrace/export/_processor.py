@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .._config import Config
 from .._log import OnceLogger
+from .._semconv import LLMTRACE_SERIALIZATION_ERROR as SERIALIZATION_ERROR
 
 Prepare = Callable[[ReadableSpan, Config], tuple[ReadableSpan, bool]]
 """Turns a span as it ended into the span to export, and says whether a value failed."""
@@ -54,6 +55,7 @@ logger = logging.getLogger("llmtrace")
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # honoured by OTel instrumentations
 _YIELD_EVERY = 16  # spans enriched between GIL releases (~0.3 ms of work)
+_ID_MASK = (1 << 64) - 1  # TraceIdRatioBased compares the low 64 bits of the trace id
 HOLD_MAX_S = 2.0
 """Longest a finished child waits in the queue for its root (a long-running root, such as one
 around a whole chatbot session, must not keep its children out of the store)."""
@@ -76,11 +78,14 @@ class Stats:
     dropped: int
     """Spans dropped because the queue was full."""
     failed: int
-    """Spans an exporter refused or raised on (after its retries)."""
+    """Spans an exporter refused or raised on (after its retries); also the spans of a batch
+    stored in part that were refused alone (one bad trace), and spooled spans set aside on
+    replay — those move from ``exported`` to ``failed``."""
     serialization_errors: int
     """Spans stored with a placeholder because a value could not be serialized."""
     queued: int
-    """Spans waiting in the queue now."""
+    """Spans not finished with yet: waiting in the queue or being prepared or exported now
+    (``enqueued == exported + dropped + failed + queued`` at every moment)."""
     last_error: str | None
     """The most recent export error, if any."""
     retries: int = 0
@@ -116,12 +121,22 @@ class BatchingProcessor(SpanProcessor):
         prepare: Prepare = _as_is,
         discard: Callable[[int], None] = _nothing,
         on_start: Callable[[Span], None] = _nothing,
+        size_of: Callable[[ReadableSpan], int] | None = None,
+        sample_rate: float = 1.0,
     ) -> None:
         self._exporters = list(exporters)
         self._config = config
         self._prepare = prepare
         self._discard = discard
         self._on_start = on_start
+        # On a provider llmtrace joined, its own sampler decides what is recorded; llmtrace
+        # keeps `sample_rate` of the traces, by trace id (as TraceIdRatioBased would).
+        self._sample_bound = round(sample_rate * _ID_MASK) if sample_rate < 1.0 else None
+        self._size_of = size_of  # bytes a queued span holds (None: the queue counts spans only)
+        self._max_bytes = config.max_queue_bytes
+        self._bytes = 0  # estimated bytes queued now
+        self._sizes: dict[int, int] = {}  # span id -> its estimate, while queued
+        self._bytes_lock = threading.Lock()
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._max = config.max_queue_size
         self._batch = config.max_export_batch_size
@@ -157,6 +172,9 @@ class BatchingProcessor(SpanProcessor):
         self._pop_lock = threading.Lock()
         self._popped = self._handled = self._exported = self._flushing = 0
         self._dropped = self._failed = self._ser_errors = 0
+        self._bytes = 0
+        self._sizes = {}
+        self._bytes_lock = threading.Lock()
         self._last_error = None
         self._ready = []
         self._ready_cond = threading.Condition()
@@ -181,6 +199,10 @@ class BatchingProcessor(SpanProcessor):
             self._on_start(span)
 
     def on_end(self, span: ReadableSpan) -> None:
+        bound = self._sample_bound
+        if bound is not None and (span.context.trace_id & _ID_MASK) >= bound:
+            self._discard(span.context.span_id)  # sampled out: never enqueued, not a loss
+            return
         if self._shutdown:
             self._discard(span.context.span_id)
             self._drop(1, "span ended after llmtrace shut down")
@@ -189,9 +211,34 @@ class BatchingProcessor(SpanProcessor):
             self._discard(span.context.span_id)
             self._drop(1, f"export queue full ({self._max} spans)")
             return
-        self._queue.append(span)  # lock-free: deque.append is atomic
+        if self._size_of is not None and not self._reserve(span):
+            self._discard(span.context.span_id)
+            self._drop(1, f"export queue full ({self._max_bytes // (1024 * 1024)} MB queued)")
+            return
+        self._queue.append(span)  # deque.append is atomic
         if len(self._queue) >= self._batch and not self._wake.is_set():
             self._wake.set()
+
+    def _reserve(self, span: ReadableSpan) -> bool:
+        """Count ``span``'s bytes in the queue; False (nothing counted) when they do not fit."""
+        try:
+            size = self._size_of(span)  # type: ignore[misc]
+        except Exception:  # an estimate only: never a reason to lose the span
+            size = 1024
+        with self._bytes_lock:
+            if self._bytes + size > self._max_bytes and self._bytes > 0:
+                return False
+            self._bytes += size
+            self._sizes[span.context.span_id] = size
+        return True
+
+    def _release(self, spans: list[ReadableSpan]) -> None:
+        """The spans left the queue: their bytes no longer count."""
+        if self._size_of is None:
+            return
+        with self._bytes_lock:
+            for span in spans:
+                self._bytes -= self._sizes.pop(span.context.span_id, 0)
 
     def _drop(self, n: int, why: str) -> None:
         with self._count_lock:
@@ -205,8 +252,11 @@ class BatchingProcessor(SpanProcessor):
             while True:
                 self._wake.wait(self._delay)
                 self._wake.clear()
-                self._drain()
-                self._poll()
+                try:
+                    self._drain()
+                    self._poll()
+                except BaseException as exc:  # this thread must not die
+                    self._warn_once("drain", "llmtrace export thread error (contained): %r", exc)
                 if self._shutdown and not self._queue:
                     return
         finally:
@@ -241,6 +291,7 @@ class BatchingProcessor(SpanProcessor):
                 self._popped += len(chunk)
             if not chunk:
                 return
+            self._release(chunk)
             spans = self._enrich(chunk)
             with self._ready_cond:
                 self._ready.extend(spans)
@@ -273,8 +324,8 @@ class BatchingProcessor(SpanProcessor):
                 time.sleep(0)  # let a waiting application thread have the GIL now, not in 5 ms
             try:
                 enriched, failed = self._prepare(span, self._config)
-            except Exception as exc:
-                enriched, failed = span, True
+            except BaseException as exc:  # user objects may raise anything
+                enriched, failed = bare_span(span, exc), True
                 self._warn_once(
                     "enrich", "llmtrace could not process span %r: %s", span.name, exc
                 )
@@ -299,11 +350,17 @@ class BatchingProcessor(SpanProcessor):
                 if self._queue:
                     self._wake.set()  # the export thread fills the next batch meanwhile
                 try:
-                    self._export(batch)
-                except Exception as exc:  # never let the send thread die
-                    self._record_failure(len(batch), exc)
-                with self._cond:
+                    ok = self._export(batch)
+                except BaseException as exc:  # never let the send thread die
+                    ok = False
+                    self._record_failure(0, exc)
+                with self._count_lock:  # one step: the counter identity holds at every moment
+                    if ok:
+                        self._exported += len(batch)
+                    else:
+                        self._failed += len(batch)
                     self._handled += len(batch)
+                with self._cond:
                     self._cond.notify_all()
         finally:
             otel_context.detach(token)
@@ -317,28 +374,30 @@ class BatchingProcessor(SpanProcessor):
                 except Exception as exc:
                     self._warn_once("poll", "llmtrace exporter poll failed: %r", exc)
 
-    def _export(self, spans: list[ReadableSpan]) -> None:
+    def _export(self, spans: list[ReadableSpan]) -> bool:
+        """Hand ``spans`` to every exporter; True when all of them accepted the batch."""
         ok = True
         for exporter in self._exporters:
+            refused_before = _refused(exporter)
             try:
                 result = exporter.export(spans)
-            except Exception as exc:
+            except BaseException as exc:  # an exporter must not kill the thread
                 self._record_failure(len(spans), exc, exporter)
                 ok = False
                 continue
             if result is not SpanExportResult.SUCCESS:
                 self._record_failure(len(spans), None, exporter)
                 ok = False
-        if ok:
-            with self._count_lock:
-                self._exported += len(spans)
+            elif _refused(exporter) > refused_before:  # stored in part: keep the reason
+                self._record_failure(0, None, exporter)
+        return ok
 
     def _record_failure(self, n: int, exc: BaseException | None, exporter: Any = None) -> None:
+        """Keep the reason (the caller counts the spans) and warn once per exporter."""
         who = type(exporter).__name__ if exporter is not None else "llmtrace"
         detail = getattr(exporter, "last_error", None) if exc is None else f"{exc!r}"
         message = f"{who}: {detail or 'export returned FAILURE'}"
         with self._count_lock:
-            self._failed += n
             self._last_error = message
         self._warn_once(
             f"fail:{who}",
@@ -387,16 +446,20 @@ class BatchingProcessor(SpanProcessor):
         self._wake.set()
         self._thread.join(timeout_millis / 1000.0)
         self._sender.join(timeout_millis / 1000.0)
-        with self._pop_lock:
+        with self._pop_lock, self._count_lock:  # dropped in one step: stats() stay exact
             left = list(self._queue)
             self._queue.clear()
-            self._popped += len(left)
+            self._dropped += len(left)
+        self._release(left)
         if left:
             for span in left:
                 self._discard(span.context.span_id)
-            self._drop(len(left), "llmtrace shut down before these spans were exported")
-            with self._cond:
-                self._handled += len(left)
+            self._warn_once(
+                "shutdown-left",
+                "llmtrace dropped %d spans: shut down before they were exported (counted in "
+                "llmtrace.stats())",
+                len(left),
+            )
         for exporter in self._exporters:
             try:
                 exporter.shutdown()
@@ -414,19 +477,54 @@ class BatchingProcessor(SpanProcessor):
                             extra[key] += int(value)
                 except Exception as exc:
                     logger.debug("exporter counters failed: %r", exc)
-        with self._pop_lock:
-            accepted = self._popped + len(self._queue)
-        with self._count_lock:
+        late_failed = extra.pop("failed")  # counted exported here, refused later by the exporter
+        with self._pop_lock, self._count_lock:  # one snapshot: the identity holds exactly
+            waiting = len(self._queue)
+            in_flight = self._popped - self._handled  # being enriched or exported now
+            exported = self._exported - min(late_failed, self._exported)
             return Stats(
-                enqueued=accepted + self._dropped,
-                exported=self._exported,
+                enqueued=self._popped + waiting + self._dropped,
+                exported=exported,
                 dropped=self._dropped,
-                failed=self._failed + extra.pop("failed"),
+                failed=self._failed + (self._exported - exported),
                 serialization_errors=self._ser_errors,
-                queued=len(self._queue),
+                queued=waiting + in_flight,
                 last_error=self._last_error,
                 **extra,
             )
+
+
+def _refused(exporter: Any) -> int:
+    """Spans ``exporter`` refused inside batches it answered SUCCESS for (its counters)."""
+    counters = getattr(exporter, "counters", None)
+    if not callable(counters):
+        return 0
+    try:
+        return int(counters().get("failed", 0))
+    except Exception:
+        return 0
+
+
+def bare_span(span: ReadableSpan, exc: BaseException) -> ReadableSpan:
+    """The span as it ended, minus what could not be prepared, marked with why."""
+    try:
+        reason = f"{type(exc).__name__}: {exc}"
+    except BaseException:  # even str(exc) may raise
+        reason = type(exc).__name__
+    attrs = {k: v for k, v in (span.attributes or {}).items() if isinstance(v, (bool, int, float))}
+    attrs[SERIALIZATION_ERROR] = f"span not prepared: {reason}"[:1000]
+    return ReadableSpan(
+        name=span.name[:1000],
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attrs,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _held_too_long(span: ReadableSpan) -> bool:

@@ -7,6 +7,8 @@ to ``/v1/traces``. Files are written to a ``.tmp`` name, fsynced and renamed, so
 leaves a half-written batch under a name that is replayed. A process sending a batch first
 renames it to ``….<pid>.sending``: two processes sharing a spool never send the same file
 twice, and a batch claimed by a process that died is put back at the next startup scan.
+When the server refuses some traces of a batch, only those are kept aside, in a ``….bad``
+file of the same format (`Spool.set_aside`); what was not sent yet goes back (`Spool.release`).
 
 The spool is touched only from the export thread (and `flush`); it never blocks the caller.
 """
@@ -33,8 +35,8 @@ _SENDING = ".sending"
 _LEN = struct.Struct("!I")
 
 
-class SpoolFullError(RuntimeError):
-    """The spool holds ``max_bytes`` already; the batch is not written."""
+class SpoolFullError(OSError):
+    """The spool holds ``max_bytes`` already; the batch is not written (like a full disk)."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +79,14 @@ class Spool:
     def put(self, body: bytes, experiment: str | None, spans: int) -> Path:
         """Write one batch atomically (tmp file, fsync, rename); returns its path."""
         self._scan()
-        header = json.dumps(
-            {
-                "tracking_uri": self.tracking_uri,
-                "experiment": experiment,
-                "spans": spans,
-                "pid": os.getpid(),
-                "created": time.time(),
-            }
-        ).encode()
-        data = MAGIC + _LEN.pack(len(header)) + header + body
+        header = {
+            "tracking_uri": self.tracking_uri,
+            "experiment": experiment,
+            "spans": spans,
+            "pid": os.getpid(),
+            "created": time.time(),
+        }
+        data = _encode(header, body)
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
                 raise SpoolFullError(
@@ -94,14 +94,8 @@ class Spool:
                 )
             self.folder.mkdir(parents=True, exist_ok=True)
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}"
-            tmp = self.folder / f".{name}.tmp"
             final = self.folder / f"{name}{SUFFIX}"
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.folder)
+            _write_atomically(final, data)
             self._files.append((final, spans, len(data)))
             self._bytes += len(data)
         return final
@@ -151,17 +145,40 @@ class Spool:
         except FileNotFoundError:
             pass
 
-    def release(self, batch: SpooledBatch) -> None:
-        """Sending failed: put the batch back first in line."""
+    def release(
+        self, batch: SpooledBatch, body: bytes | None = None, spans: int | None = None
+    ) -> None:
+        """Sending failed: put the batch back first in line. With ``body``, only that is put
+        back (the ``spans`` of the batch not sent yet), written as atomically as `put`."""
+        if body is not None:
+            header = _read(batch.path, header_only=True)[0]
+            header["spans"] = spans
+            _write_atomically(batch.path, _encode(header, body))
         os.rename(batch.path, batch.original)
         size = batch.original.stat().st_size
+        count = batch.spans if spans is None else spans
         with self._lock:
-            self._files.appendleft((batch.original, batch.spans, size))
+            self._files.appendleft((batch.original, count, size))
             self._bytes += size
 
-    def reject(self, batch: SpooledBatch, why: str) -> None:
-        """The server refused the batch for good (e.g. HTTP 400): keep it aside as ``….bad``."""
-        _quarantine(batch.path, batch.original, why)
+    def set_aside(self, batch: SpooledBatch, body: bytes, spans: int, why: str) -> None:
+        """Keep ``body`` (the ``spans`` of the batch the server refused) aside as ``….bad``;
+        the claimed batch itself stays claimed, for `done` or `release`."""
+        bad = batch.original.with_name(batch.original.name + ".bad")
+        try:
+            header = _read(batch.path, header_only=True)[0]
+            header.update(spans=spans, why=why[:1000])
+            _write_atomically(bad, _encode(header, body))
+        except (OSError, ValueError) as exc:
+            logger.warning("llmtrace: could not set aside %d refused spans: %s", spans, exc)
+            return
+        logger.warning(
+            "llmtrace: %d spans of spooled batch %s refused by the server, set aside as %s: %s",
+            spans,
+            batch.original.name,
+            bad.name,
+            why,
+        )
 
     def forget(self) -> None:
         """In a forked child: the parent's batches are the parent's to send."""
@@ -209,6 +226,22 @@ class Spool:
                     len(found),
                     self.folder,
                 )
+
+
+def _encode(header: dict[str, Any], body: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return MAGIC + _LEN.pack(len(raw)) + raw + body
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a hidden ``.tmp`` name, fsync, rename onto ``path``, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _read(path: Path, header_only: bool = False) -> tuple[dict[str, Any], bytes]:

@@ -160,7 +160,7 @@ def _wrap(
         try:
             handle.record_exception(exc)
             handle.end()
-        except Exception as err:
+        except BaseException as err:  # the user's exception passes unchanged
             warn_once("trace-end", "llmtrace could not end span %r: %r", span_name, err)
         finally:
             _safe_detach(token)

@@ -7,6 +7,7 @@ serialization, masking and truncation happen in `enrich`, on the export thread.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Mapping
@@ -17,8 +18,17 @@ from opentelemetry.trace import Status, StatusCode
 
 from .. import _semconv as sc
 from .._config import Config
+from ._conventions import mirror, read_foreign
 from ._kinds import SpanKind
-from ._serialize import REDACTED, dump_json, is_secret_key, mask_text, to_jsonable
+from ._serialize import (
+    REDACTED,
+    Notes,
+    clean_text,
+    dump_json,
+    has_content,
+    is_secret_key,
+    short_hash,
+)
 
 _MISSING: Any = object()
 _OK = Status(StatusCode.OK)
@@ -148,33 +158,46 @@ def as_documents(value: Any) -> Any:
 def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
     """Return (a copy of ``span`` with llmtrace's attributes added, whether anything failed).
 
+    Every string the copy holds (name, attribute names and values, events, status) is repaired,
+    cut to ``config.max_attribute_chars`` and masked; spans of other instrumentations too.
     Never raises for bad user data: a value that cannot be serialized is replaced by a
     placeholder and flagged with ``llmtrace.serialization_error``.
     """
     failed = False
+    payload = _live.pop(span.context.span_id, None) if span.context is not None else None
+    try:
+        secrets = _secret_arguments(payload) if payload is not None else []
+    except BaseException:  # a user Mapping argument whose items() raises
+        secrets = []
+    clean = _Cleaner(config.max_attribute_chars, secrets)
     attrs: dict[str, Any] = {}
     for key, value in (span.attributes or {}).items():
-        attrs[key] = mask_text(value) if isinstance(value, str) else value
-    payload = _live.pop(span.context.span_id, None) if span.context is not None else None
-    limit = config.max_attribute_chars
-    truncated: list[str] = []
+        name = clean.name(key)
+        attrs[name] = clean.attribute(key, value, name)
 
     def put(key: str, value: Any) -> None:
         nonlocal failed
+        name = clean.name(key)
+        if is_secret_key(key) and has_content(value):
+            attrs[name] = _REDACTED_JSON
+            return
+        notes = Notes()
         try:
-            text, cut = dump_json(value, limit, config.redact)
-        except Exception as exc:  # e.g. a float('inf') key or a broken __str__
+            text, cut = dump_json(value, clean.limit, config.redact, secrets=secrets, notes=notes)
+        except BaseException as exc:  # user code that got past the walker's guards
+            notes.failed(exc)
             text, cut = json.dumps(f"<not serializable: {type(exc).__name__}>"), False
-            attrs[sc.LLMTRACE_SERIALIZATION_ERROR] = f"{key}: {type(exc).__name__}: {exc}"
+        if notes.error is not None:  # a placeholder stands for what could not be converted
+            attrs[sc.LLMTRACE_SERIALIZATION_ERROR] = f"{name}: {notes.error}"
             failed = True
-        attrs[key] = text
-        if cut:
-            truncated.append(key)
+        attrs[name] = text
+        clean.note(name, notes, cut)
 
+    documents: Any = None  # a retriever's output as MLflow documents, for `mirror`
     if payload is not None:
         attrs[sc.MLFLOW_SPAN_TYPE] = payload.kind.value
         if payload.func_name is not None:
-            attrs.setdefault(sc.MLFLOW_FUNCTION_NAME, payload.func_name)
+            attrs.setdefault(sc.MLFLOW_FUNCTION_NAME, clean.name(payload.func_name))
         if payload.capture_inputs and config.capture_content:
             inputs = payload.inputs
             if inputs is _MISSING and payload.args is not None:
@@ -188,30 +211,32 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
         if payload.capture_outputs and config.capture_content and payload.outputs is not _MISSING:
             outputs = payload.outputs
             if payload.kind is SpanKind.RETRIEVER:
-                outputs = as_documents(outputs)
+                try:
+                    outputs = documents = as_documents(outputs)
+                except BaseException:  # a hostile document object: stored as it is
+                    outputs = payload.outputs
             put(sc.MLFLOW_SPAN_OUTPUTS, outputs)
         for key, value in (payload.extra or {}).items():
             put(key, value)
+        _add_conventions(attrs, payload.kind.value, documents)
     else:
+        _read_foreign(attrs)  # another instrumentation's span: MLflow's keys from its own
         attrs.setdefault(sc.MLFLOW_SPAN_TYPE, SpanKind.UNKNOWN.value)
+    name = clean.name(span.name, "span.name")
     if span.parent is None:
-        attrs.setdefault(sc.MLFLOW_TRACE_TAG_PREFIX + "mlflow.traceName", span.name)
-    if truncated:
-        attrs[sc.LLMTRACE_TRUNCATED] = ",".join(truncated)
-
-    secrets = _secret_arguments(payload) if payload is not None else []
-    if secrets:  # the value of an `api_key=` argument, echoed in an error message
-        for key, value in attrs.items():
-            if isinstance(value, str):
-                attrs[key] = _scrub(value, secrets)
-    events = [_clean_event(event, secrets) for event in span.events]
+        attrs.setdefault(sc.MLFLOW_TRACE_TAG_PREFIX + "mlflow.traceName", name)
+    events = [clean.event(event) for event in span.events]
     status = span.status
     if payload is not None and status.status_code is StatusCode.UNSET:
         status = _OK
     elif status.description:
-        status = Status(status.status_code, _scrub(mask_text(status.description), secrets))
+        status = Status(status.status_code, clean.text(status.description, "status"))
+    if clean.truncated:
+        attrs[sc.LLMTRACE_TRUNCATED] = ",".join(dict.fromkeys(clean.truncated))
+    if clean.repaired:
+        attrs[sc.LLMTRACE_REPAIRED_TEXT] = ",".join(dict.fromkeys(clean.repaired))
     copy = ReadableSpan(
-        name=span.name,
+        name=name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
@@ -251,23 +276,124 @@ def _secret_arguments(payload: SpanPayload) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+class _Cleaner:
+    """The strings of one span, repaired, cut and masked; remembers where it cut or repaired."""
 
+    __slots__ = ("limit", "repaired", "secrets", "truncated")
 
-def _clean_event(event: Event, secrets: list[str] | None = None) -> Event:
-    attrs = event.attributes or {}
-    if not any(isinstance(v, str) for v in attrs.values()):
-        return event
-    cleaned = {}
-    for key, value in attrs.items():
+    def __init__(self, limit: int, secrets: list[str]) -> None:
+        self.limit = limit
+        self.secrets = secrets
+        self.truncated: list[str] = []
+        self.repaired: list[str] = []
+
+    def note(self, place: str, notes: Notes, cut: bool = False) -> None:
+        """Remember that the value at ``place`` was cut or repaired."""
+        if cut or notes.truncated:
+            self.truncated.append(place)
+        if notes.repaired:
+            self.repaired.append(place)
+
+    def text(self, value: str, place: str, cap: int | None = None, hashed: bool = False) -> str:
+        limit = self.limit if cap is None else min(cap, self.limit)
+        notes = Notes()
+        out = clean_text(value, limit, secrets=self.secrets, hashed=hashed, notes=notes)
+        self.note(place, notes)
+        return out
+
+    def name(self, value: str, label: str | None = None) -> str:
+        """A span, event or attribute name (masked with a hash, so two names stay two).
+
+        Where it was cut or repaired is remembered as ``label``, or as the cleaned name.
+        """
+        out, cut, fixed = _clean_name(value, self.limit)
+        if cut:
+            self.truncated.append(label or out[:_MAX_LABEL_CHARS])
+        if fixed:
+            self.repaired.append(label or out[:_MAX_LABEL_CHARS])
+        return out
+
+    def attribute(self, key: str, value: Any, place: str) -> Any:
+        """An attribute's value; ``key`` is its raw name, ``place`` its cleaned one."""
         if isinstance(value, str):
-            cleaned[key] = _scrub(mask_text(value), secrets or [])
-        elif isinstance(value, (bool, int, float, tuple, list)) or value is None:
-            cleaned[key] = value
-        else:
-            cleaned[key] = json.dumps(to_jsonable(value))
-    return Event(event.name, cleaned, event.timestamp)
+            if not value:
+                return value
+            if is_secret_key(key):
+                return REDACTED
+            if key in _ID_KEYS:
+                return self.ident(value, place)
+            cap = _MAX_TAG_VALUE_CHARS if key.startswith(sc.MLFLOW_TRACE_TAG_PREFIX) else None
+            return self.text(value, place, cap)
+        if isinstance(value, (bool, int, float)) or value is None:
+            return value
+        if isinstance(value, (tuple, list)):
+            if is_secret_key(key):
+                return tuple(REDACTED if isinstance(v, str) and v else v for v in value)
+            return tuple(self.text(v, place) if isinstance(v, str) else v for v in value)
+        notes = Notes()  # not an OTel attribute type: stored as JSON
+        text, _ = dump_json(value, self.limit, secrets=self.secrets, notes=notes)
+        self.note(place, notes)
+        return text
+
+    def ident(self, value: str, place: str) -> str:
+        """A session or user id: masked with a hash and at most MLflow's 250 characters."""
+        out = self.text(value, place, cap=_MAX_ID_CHARS * 4, hashed=True)
+        if len(out) > _MAX_ID_CHARS:  # cut, with a hash of the whole id: two ids stay two
+            out = out[: _MAX_ID_CHARS - 9] + "~" + short_hash(value)
+            self.truncated.append(place)
+        return out
+
+    def event(self, event: Event) -> Event:
+        name = self.name(event.name)
+        label = name[:_MAX_LABEL_CHARS]
+        cleaned = {}
+        for key, value in (event.attributes or {}).items():
+            clean_key = self.name(key)
+            cleaned[clean_key] = self.attribute(
+                key, value, f"{label}.{clean_key[:_MAX_LABEL_CHARS]}"
+            )
+        return Event(name, cleaned, event.timestamp)
+
+
+#: Attributes holding MLflow trace metadata ids (session, user): at most 250 characters there.
+_ID_KEYS = frozenset({sc.SESSION_ID, sc.USER_ID, sc.MLFLOW_TRACE_SESSION, sc.MLFLOW_TRACE_USER})
+_MAX_ID_CHARS = 250
+_MAX_NAME_CHARS = 1000  # span, event and attribute names (MLflow: trace names up to 4,096)
+_MAX_TAG_KEY_CHARS = 250  # MLflow's trace tag keys ...
+_MAX_TAG_VALUE_CHARS = 4000  # ... and values (4,096 with the truncation marker)
+_MAX_LABEL_CHARS = 64  # a name as listed in llmtrace.truncated / llmtrace.repaired_text
+#: Set when a string held invalid text (lone surrogates), repaired to U+FFFD.
+_REDACTED_JSON = json.dumps(REDACTED)
+
+
+@functools.lru_cache(maxsize=8192)  # names repeat on every span
+def _clean_name(value: str, limit: int) -> tuple[str, bool, bool]:
+    """(cleaned name, whether it was cut, whether it was repaired)."""
+    cap = _MAX_NAME_CHARS
+    if value.startswith(sc.MLFLOW_TRACE_TAG_PREFIX):
+        cap = len(sc.MLFLOW_TRACE_TAG_PREFIX) + _MAX_TAG_KEY_CHARS
+    notes = Notes()
+    out = clean_text(value, min(cap, limit), hashed=True, notes=notes)
+    return out, notes.truncated, notes.repaired
+
+
+def _add_conventions(attrs: dict[str, Any], kind: str, documents: Any) -> None:
+    """OpenInference copies of an llmtrace span's meaning, for every other backend.
+
+    A retriever's documents are read back from the stored (masked, cut) outputs text, never
+    from the raw objects, so the copies hold no more than the store does.
+    """
+    try:
+        if documents is not None:
+            stored = attrs.get(sc.MLFLOW_SPAN_OUTPUTS)
+            documents = json.loads(stored) if isinstance(stored, str) else None
+        mirror(attrs, kind, documents if isinstance(documents, list) else None)
+    except Exception as exc:  # never a reason to lose the span
+        attrs[sc.LLMTRACE_SERIALIZATION_ERROR] = f"conventions: {type(exc).__name__}"
+
+
+def _read_foreign(attrs: dict[str, Any]) -> None:
+    try:
+        read_foreign(attrs)
+    except Exception as exc:
+        attrs[sc.LLMTRACE_SERIALIZATION_ERROR] = f"foreign conventions: {type(exc).__name__}"

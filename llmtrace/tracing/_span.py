@@ -7,6 +7,7 @@ same methods and does nothing, so user code never needs an ``if``.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from . import _state
 from ._kinds import SpanKind, to_kind
 from ._payload import SpanPayload, lookup, register, snapshot
 from ._serialize import to_jsonable
+from ._session import SessionInfo, reset_current_session, set_current_session
 
 logger = logging.getLogger("llmtrace")
 _PRIMITIVES = (str, bool, int, float)
@@ -114,8 +116,12 @@ class SpanHandle:
             try:
                 self._span.record_exception(exception)
                 message = f"{type(exception).__name__}: {exception}"
-            except Exception as exc:  # e.g. the exception's own __str__ raises
-                warn_once("record_exception", "llmtrace could not record an exception: %r", exc)
+            except BaseException as exc:  # its own __str__ may raise anything
+                warn_once(
+                    "record_exception",
+                    "llmtrace could not record an exception: %s",
+                    type(exc).__name__,
+                )
                 message = f"{type(exception).__name__}: <str() failed>"
                 self._span.add_event(
                     "exception",
@@ -123,8 +129,10 @@ class SpanHandle:
                 )
             if set_error:
                 self._span.set_status(Status(StatusCode.ERROR, message))
-        except Exception as exc:
-            warn_once("record_exception", "llmtrace could not record an exception: %r", exc)
+        except BaseException as exc:  # the user's exception must pass unchanged
+            warn_once(
+                "record_exception", "llmtrace could not record an exception: %s", type(exc).__name__
+            )
 
     def set_error(self, message: str) -> None:
         """Mark the span as failed with ``message`` (no exception needed)."""
@@ -212,14 +220,37 @@ class span:
         kind: a `SpanKind` (or its name, e.g. ``"RETRIEVER"``); default ``UNKNOWN``.
         attributes: initial attributes.
         inputs: the span's inputs, if known up front.
+        new_trace: start a trace of its own: the span is a root whatever span is current, and
+            no `session` in force applies to it (nor to the spans begun inside the block). The
+            current span and session come back when the block ends. For work done during a
+            request that is not part of it: a background job, an evaluator's call. An active
+            MLflow run still links the new trace.
 
     Example:
         >>> with llmtrace.span("retrieve", kind="RETRIEVER") as s:
         ...     docs = index.search(q)
         ...     s.set_outputs(docs)
+
+        An evaluator's call inside a request, kept out of the request's trace and session:
+
+        >>> with llmtrace.session("conv-42"), llmtrace.span("answer") as request:
+        ...     reply = answer(q)
+        ...     with llmtrace.span("grade", kind="EVALUATOR", new_trace=True) as g:
+        ...         g.set_outputs(grade(q, reply))
+        >>> g.trace_id != request.trace_id
+        True
     """
 
-    __slots__ = ("_handle", "_kind", "_name", "_token", "attributes", "inputs")
+    __slots__ = (
+        "_handle",
+        "_kind",
+        "_name",
+        "_new_trace",
+        "_outer",
+        "_token",
+        "attributes",
+        "inputs",
+    )
 
     def __init__(
         self,
@@ -228,6 +259,7 @@ class span:
         *,
         attributes: Mapping[str, Any] | None = None,
         inputs: Any = None,
+        new_trace: bool = False,
     ) -> None:
         if not isinstance(name, str) or not name:
             from .._errors import LLMTraceError
@@ -237,10 +269,15 @@ class span:
         self._kind = to_kind(kind)
         self.attributes = attributes
         self.inputs = inputs
+        self._new_trace = bool(new_trace)
         self._handle: SpanHandle | None = None
         self._token: object | None = None
+        # with ``new_trace``: the tokens that restore the caller's OTel context and session
+        self._outer: tuple[object, contextvars.Token[SessionInfo | None]] | None = None
 
     def __enter__(self) -> SpanHandle | NoOpSpan:
+        if self._new_trace:
+            self._leave_outer()
         try:
             handle = start_span(self._name, SpanPayload(self._kind), self.attributes)
             if handle is None:
@@ -261,19 +298,44 @@ class span:
         tb: TracebackType | None,
     ) -> None:
         handle, self._handle = self._handle, None
-        if handle is None:
-            return
         try:
-            if exc is not None:
-                handle.record_exception(exc)
-            handle.end()
+            if handle is None:
+                return
+            try:
+                if exc is not None:
+                    handle.record_exception(exc)
+                handle.end()
+            finally:
+                token, self._token = self._token, None
+                if token is not None:
+                    try:
+                        otel_context.detach(token)  # type: ignore[arg-type]
+                    except Exception as err:
+                        logger.debug("context detach failed: %r", err)
         finally:
-            token, self._token = self._token, None
-            if token is not None:
-                try:
-                    otel_context.detach(token)  # type: ignore[arg-type]
-                except Exception as err:
-                    logger.debug("context detach failed: %r", err)
+            self._restore_outer()
+
+    def _leave_outer(self) -> None:
+        """For ``new_trace``: an empty OTel context and no session, until `_restore_outer`."""
+        try:
+            otel_token = otel_context.attach(otel_context.Context())
+            self._outer = (otel_token, set_current_session(None))
+        except Exception as exc:
+            warn_once("span-new-trace", "llmtrace could not start a new trace: %r", exc)
+
+    def _restore_outer(self) -> None:
+        outer, self._outer = self._outer, None
+        if outer is None:
+            return
+        otel_token, session_token = outer
+        try:
+            reset_current_session(session_token)
+        except Exception as err:  # e.g. exited in another context than entered
+            logger.debug("session reset failed: %r", err)
+        try:
+            otel_context.detach(otel_token)  # type: ignore[arg-type]
+        except Exception as err:
+            logger.debug("context detach failed: %r", err)
 
     async def __aenter__(self) -> SpanHandle | NoOpSpan:
         return self.__enter__()

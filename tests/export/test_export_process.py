@@ -66,9 +66,11 @@ def test_child_killed_midway_loses_nothing(
     assert llmtrace.stats().failed == 0
 
 
-def test_child_that_cannot_open_the_store_falls_back_and_counts(
+def test_child_that_cannot_open_the_store_counts_without_falling_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """In-process writing would fail the same way (with MLflow's tracebacks in the traced
+    program, issue 14): the spans are counted failed, and the child is tried again later."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where a folder should be")
     llmtrace.configure(tracking_uri=f"sqlite:///{blocker / 'mlflow.db'}", experiment="x")
@@ -78,6 +80,7 @@ def test_child_that_cannot_open_the_store_falls_back_and_counts(
     assert "export process did not start" in caplog.text
     stats = llmtrace.stats()
     assert stats.failed == 1 and stats.exported == 0 and stats.last_error
+    assert _exporter()._fallback is None
 
 
 def test_wire_round_trip_keeps_everything(memory: object) -> None:

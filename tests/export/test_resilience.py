@@ -145,7 +145,8 @@ def test_full_buffer_drops_the_newest_spans_counts_and_warns_once(
             with llmtrace.span(f"s{i:02d}"):
                 pass
     s = llmtrace.stats()
-    assert s.enqueued == 31 and 5 <= s.dropped <= 10 and s.queued <= 20
+    assert s.enqueued == 31 and 5 <= s.dropped <= 10
+    assert s.queued == 31 - s.dropped  # queued, enriched or at the server: none finished yet
     warnings = [r for r in caplog.records if "queue full" in r.getMessage()]
     assert len(warnings) == 1
     stub.hold.set()
