@@ -20,11 +20,12 @@ from ._errors import (
     TraceNotFoundError,
     TrackingError,
 )
-from ._runtime import current_config, flush, shutdown, stats
-from .export._exporter_mlflow import MlflowSpanExporter
+from ._runtime import current_config, flush, shutdown, stats, tracer_provider
 from .export._processor import Stats
+from .interop._instrument import instrument, instrumented, uninstrument
 from .tracing._context import ContextThreadPoolExecutor, extract_traceparent, inject_traceparent
 from .tracing._decorator import trace
+from .tracing._exporter import MlflowSpanExporter
 from .tracing._kinds import SpanKind
 from .tracing._session import session
 from .tracing._span import NoOpSpan, SpanHandle, current_span, span
@@ -43,6 +44,7 @@ from .tracking._tracking import (
     active_run,
     client,
     end_run,
+    experiment_id,
     get_run,
     log_metric,
     log_metrics,
@@ -82,11 +84,14 @@ __all__ = [
     "current_span",
     "download_artifacts",
     "end_run",
+    "experiment_id",
     "extract_traceparent",
     "flush",
     "get_run",
     "get_trace",
     "inject_traceparent",
+    "instrument",
+    "instrumented",
     "list_artifacts",
     "load_model",
     "log_artifact",
@@ -113,9 +118,11 @@ __all__ = [
     "start_run",
     "stats",
     "trace",
+    "tracer_provider",
+    "uninstrument",
 ]
 
-_SUBPACKAGES = frozenset({"openai", "prompts"})
+_SUBPACKAGES = frozenset({"openai", "prompts", "semconv"})
 
 
 def __getattr__(name: str) -> object:

@@ -24,8 +24,10 @@ def configure(
     sample_rate: float | None = None,
     exporters: Sequence[SpanExporter] | None = None,
     tracer_provider: TracerProvider | None = None,
+    set_global: bool | None = None,
     export_to_mlflow: bool | None = None,
     max_queue_size: int | None = None,
+    max_queue_bytes: int | None = None,
     max_export_batch_size: int | None = None,
     schedule_delay_ms: int | None = None,
     exit_flush_timeout_s: float | None = None,
@@ -51,8 +53,12 @@ def configure(
     sample_rate             LLMTRACE_SAMPLE_RATE, OTEL_TRACES_SAMPLER_ARG 1.0
     export_to_mlflow        LLMTRACE_EXPORT_TO_MLFLOW                   True
     max_queue_size          LLMTRACE_MAX_QUEUE_SIZE, OTEL_BSP_MAX_QUEUE_SIZE 100000
+    max_queue_bytes         LLMTRACE_MAX_QUEUE_BYTES                    268435456 (256 MB)
     ======================  ==========================================  =======================
 
+    ``max_queue_bytes`` bounds the queue by the (estimated) size of what its spans hold, so a
+    tight loop over large payloads cannot grow the process without limit; a span that does
+    not fit is dropped and counted, like one over ``max_queue_size``.
     ``otlp_endpoint`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``)
     also sends every span as OTLP/HTTP to a collector (needs ``llmtrace[otlp]``).
     ``export_process`` (``LLMTRACE_EXPORT_PROCESS``, default on) writes to a local SQL store
@@ -68,9 +74,14 @@ def configure(
     ``redact`` is called with each inputs/outputs/attribute value (already JSON-shaped, secrets
     already masked) and returns what to store. ``exporters`` are extra OpenTelemetry span
     exporters (e.g. OTLP to a collector) fed the same enriched spans. ``tracer_provider`` makes
-    llmtrace join an existing provider instead of owning one. Invalid values raise
-    `ConfigurationError` here, before anything changes. Calling `configure` again flushes and
-    replaces the running pipeline.
+    llmtrace join an existing provider instead of owning one: its processor is added at once,
+    so every span the provider records from then on reaches llmtrace's store, whoever made it
+    (``sample_rate`` then keeps that share of traces, by trace id). ``set_global``
+    (``LLMTRACE_SET_GLOBAL_PROVIDER``) makes llmtrace's provider OpenTelemetry's global one
+    (or joins the global one if the program already set an SDK provider), so instrumentors
+    that call ``trace.get_tracer_provider()`` are captured too; see `tracer_provider()`.
+    Invalid values raise `ConfigurationError` here, before anything changes. Calling
+    `configure` again flushes and replaces the running pipeline.
 
     Example:
         >>> llmtrace.configure(experiment="rag-app", sample_rate=0.5,
@@ -88,8 +99,10 @@ def configure(
             "sample_rate": sample_rate,
             "exporters": exporters,
             "tracer_provider": tracer_provider,
+            "set_global": set_global,
             "export_to_mlflow": export_to_mlflow,
             "max_queue_size": max_queue_size,
+            "max_queue_bytes": max_queue_bytes,
             "max_export_batch_size": max_export_batch_size,
             "schedule_delay_ms": schedule_delay_ms,
             "exit_flush_timeout_s": exit_flush_timeout_s,

@@ -23,7 +23,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
-from . import _config
+from . import (
+    _config,
+    _log,  # noqa: F401 - installs the logger's stderr fallback
+)
 from . import _semconv as sc
 from ._config import Config
 from ._ids import UniqueIdGenerator
@@ -32,9 +35,9 @@ from .export._runlink import active_run_id
 from .tracing import _state
 from .tracing._payload import discard, enrich
 from .tracing._session import current_session
+from .tracing._size import approx_bytes
 
-logger = logging.getLogger("llmtrace")
-logger.addHandler(logging.NullHandler())
+logger = logging.getLogger("llmtrace")  # with its stderr fallback (_log.StderrFallback)
 
 TRACER_NAME = "llmtrace"
 
@@ -70,11 +73,18 @@ class _Pipeline:
         exporters.extend(config.exporters)
         if config.otlp_endpoint:
             exporters.append(_otlp_exporter(config.otlp_endpoint))
+        joined = _provider_to_join(config)
         self.processor = BatchingProcessor(
-            exporters, config, prepare=enrich, discard=discard, on_start=_stamp_root
+            exporters,
+            config,
+            prepare=enrich,
+            discard=discard,
+            on_start=_stamp_root,
+            size_of=approx_bytes,
+            sample_rate=config.sample_rate if joined is not None else 1.0,
         )
-        if config.tracer_provider is not None:
-            self.provider = config.tracer_provider
+        if joined is not None:
+            self.provider = joined
             self.owns_provider = False
         else:
             sampler = (
@@ -89,17 +99,51 @@ class _Pipeline:
                 shutdown_on_exit=False,  # our _at_exit ends open generators, then flushes
             )
             self.owns_provider = True
+            if config.set_global:
+                _set_global(self.provider)
         self.provider.add_span_processor(self.processor)
         self.tracer: otel_trace.Tracer | None = self.provider.get_tracer(TRACER_NAME)
 
     def shutdown(self, timeout_s: float) -> None:
         self.tracer = None
         self.processor.shutdown(int(timeout_s * 1000))
-        if self.owns_provider:
+        if not self.owns_provider:
+            _remove_processor(self.provider, self.processor)
+        else:
             try:
                 self.provider.shutdown()
             except Exception as exc:
                 logger.debug("provider shutdown failed: %r", exc)
+
+
+def _provider_to_join(config: Config) -> Any:
+    """The provider llmtrace adds its processor to instead of owning one, if any."""
+    if config.tracer_provider is not None:
+        return config.tracer_provider
+    if config.set_global:
+        current = otel_trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):  # the program set an SDK provider already
+            return current
+    return None
+
+
+def _set_global(provider: TracerProvider) -> None:
+    otel_trace.set_tracer_provider(provider)
+    if otel_trace.get_tracer_provider() is not provider:
+        logger.warning(
+            "llmtrace: could not make its provider OpenTelemetry's global one (another was set "
+            "first); pass it with configure(tracer_provider=...) instead"
+        )
+
+
+def _remove_processor(provider: Any, processor: Any) -> None:
+    """Take our processor off a provider we joined (the SDK has no public way to)."""
+    try:
+        multi = provider._active_span_processor
+        with multi._lock:
+            multi._span_processors = tuple(p for p in multi._span_processors if p is not processor)
+    except Exception as exc:  # another SDK: the shut-down processor drops what it gets
+        logger.debug("could not remove llmtrace's processor from the provider: %r", exc)
 
 
 def _stamp_root(span: Any) -> None:
@@ -153,7 +197,24 @@ def configure(**options: Any) -> Config:
             _install_hooks()
     if old is not None:
         old.shutdown(timeout_s=30.0)
+    if config.enabled and (config.tracer_provider is not None or config.set_global):
+        _start()  # join now: spans the provider records before any llmtrace span are kept
     return config
+
+
+def tracer_provider() -> TracerProvider | None:
+    """The OpenTelemetry provider llmtrace records with (starting the pipeline if needed).
+
+    Hand it to an instrumentor that takes one, or use `configure(set_global=True)` for those
+    that use the global provider. None when tracing is disabled.
+
+    Example:
+        >>> from openinference.instrumentation.openai import OpenAIInstrumentor
+        >>> OpenAIInstrumentor().instrument(tracer_provider=llmtrace.tracer_provider())
+    """
+    tracer()
+    pipeline = _pipeline
+    return pipeline.provider if pipeline is not None else None
 
 
 def current_config() -> Config:

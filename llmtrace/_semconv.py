@@ -51,6 +51,8 @@ EXCEPTION_EVENT = "exception"
 LLMTRACE_KIND = "llmtrace.span.kind"
 LLMTRACE_TRUNCATED = "llmtrace.truncated"
 LLMTRACE_SERIALIZATION_ERROR = "llmtrace.serialization_error"
+#: Set when text had to be repaired to be stored (lone surrogates replaced by U+FFFD).
+LLMTRACE_REPAIRED_TEXT = "llmtrace.repaired_text"
 #: Set on a trace's root span when an MLflow run is active; the exporter links the trace to it.
 LLMTRACE_RUN_ID = "llmtrace.run_id"
 
@@ -89,3 +91,53 @@ LLMTRACE_LLM_STREAM_CHUNKS = "llmtrace.llm.stream.chunks"
 LLMTRACE_LLM_STREAM_STOPPED = "llmtrace.llm.stream.stopped"
 LLMTRACE_LLM_COST_USD = "llmtrace.llm.cost_usd"
 LLMTRACE_EXTRACTION_ERROR = "llmtrace.extraction_error"
+
+# --- evaluation (evals): judge calls and evaluation runs ---
+#: ``True`` on the root span of an evaluator's trace (a judge call), and the trace tag
+#: (``MLFLOW_TRACE_TAG_PREFIX + LLMTRACE_EVALUATION`` = ``"true"``) and run tag that mark
+#: evaluation traces and runs, so searches can leave them out of the app's.
+LLMTRACE_EVALUATION = "llmtrace.evaluation"
+LLMTRACE_JUDGE_PROMPT_ID = "llmtrace.judge.prompt_id"
+LLMTRACE_JUDGE_PROMPT_VERSION = "llmtrace.judge.prompt_version"
+LLMTRACE_JUDGE_ATTEMPTS = "llmtrace.judge.attempts"
+LLMTRACE_JUDGE_RETRIES = "llmtrace.judge.retries"
+
+# --- OpenInference (Arize Phoenix and the instrumentors that follow it) ---
+# llmtrace writes these next to MLflow's keys so any OTel backend understands its spans, and
+# reads them on spans other instrumentations made.
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+INPUT_VALUE = "input.value"
+INPUT_MIME_TYPE = "input.mime_type"
+OUTPUT_VALUE = "output.value"
+OUTPUT_MIME_TYPE = "output.mime_type"
+RETRIEVAL_DOCUMENTS = "retrieval.documents"  # .N.document.{id,content,score,metadata}
+LLM_MODEL_NAME = "llm.model_name"
+LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
+LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
+LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total"
+LLM_INPUT_MESSAGES = "llm.input_messages"  # .N.message.{role,content}
+LLM_OUTPUT_MESSAGES = "llm.output_messages"
+#: ``True`` on a span whose OpenInference keys llmtrace wrote as a copy of its MLflow keys; the
+#: MLflow exporter leaves the copies out of the store (they would double its size).
+LLMTRACE_MIRRORED = "llmtrace.mirrored"
+#: The keys (exact, or prefixes ending in ".") that such a copy may hold.
+MIRROR_KEYS = (
+    OPENINFERENCE_SPAN_KIND,
+    INPUT_VALUE,
+    INPUT_MIME_TYPE,
+    OUTPUT_VALUE,
+    OUTPUT_MIME_TYPE,
+    LLM_MODEL_NAME,
+    LLM_TOKEN_COUNT_PROMPT,
+    LLM_TOKEN_COUNT_COMPLETION,
+    LLM_TOKEN_COUNT_TOTAL,
+    RETRIEVAL_DOCUMENTS + ".",
+    LLM_INPUT_MESSAGES + ".",
+    LLM_OUTPUT_MESSAGES + ".",
+    LLMTRACE_MIRRORED,
+)
+
+
+def is_mirror_key(key: str) -> bool:
+    """Whether ``key`` is one llmtrace writes as an OpenInference copy (see `MIRROR_KEYS`)."""
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in MIRROR_KEYS)

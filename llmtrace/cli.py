@@ -36,7 +36,10 @@ sessions_app = typer.Typer(
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(sessions_app, name="sessions")
-app.add_typer(__import__("evals.cli", fromlist=["app"]).app, name="eval")  # evals/cli.py
+
+from evals.cli import app as _eval_app  # noqa: E402 - the one place llmtrace meets evals
+
+app.add_typer(_eval_app, name="eval")
 
 TRACKING_URI = typer.Option(
     None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."

@@ -12,19 +12,18 @@ from typing import Any
 
 from .. import _semconv as sc
 from ..tracing._serialize import as_text
+from ._messages import (
+    Message,
+    _flattened_messages,
+    _genai_messages,
+    _langchain_messages,
+    _openai_messages,
+)
 
 #: Keys of a root span's inputs that usually hold the user's message, in order of preference.
 USER_KEYS = ("text", "message", "question", "query", "input", "prompt", "user_input", "content")
 #: Keys of a root span's outputs that usually hold the reply.
 REPLY_KEYS = ("answer", "reply", "response", "output", "content", "text", "result")
-
-
-@dataclass
-class Message:
-    """One chat message of an LLM call: role and its text (tool calls spelled out)."""
-
-    role: str
-    text: str
 
 
 @dataclass
@@ -124,16 +123,6 @@ class TraceView:
         return [n for n in self.nodes() if n.is_error]
 
 
-def _loads(value: Any) -> Any:
-    """A JSON text decoded (values stored twice-encoded come back as text first)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def short_type(exc_type: str) -> str:
     """``__main__.WeatherTimeout`` -> ``WeatherTimeout``."""
     return exc_type.rsplit(".", 1)[-1]
@@ -153,81 +142,9 @@ def _error(span: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _parts_text(parts: Any) -> str:
-    """GenAI message parts (text, tool calls, tool results) as one line of text."""
-    if isinstance(parts, str):
-        return parts
-    texts: list[str] = []
-    for part in parts or ():
-        if not isinstance(part, dict):
-            texts.append(str(part))
-            continue
-        kind = part.get("type")
-        if kind in ("text", "refusal", None) and "content" in part:
-            texts.append(str(part.get("content") or ""))
-        elif kind == "tool_call":
-            texts.append(f"-> {part.get('name')}({part.get('arguments') or ''})")
-        elif kind == "tool_call_response":
-            texts.append(f"<- {as_text(part.get('response'))}")
-        else:
-            texts.append(f"[{kind}]")
-    return " ".join(t for t in texts if t)
-
-
-def _genai_messages(value: Any) -> list[Message] | None:
-    value = _loads(value)
-    if not isinstance(value, list):
-        return None
-    out = []
-    for message in value:
-        if not isinstance(message, dict):
-            return None
-        out.append(Message(str(message.get("role") or "?"), _parts_text(message.get("parts"))))
-    return out
-
-
-def _openai_message(message: Any) -> Message | None:
-    if not isinstance(message, dict) or "role" not in message:
-        return None
-    content = message.get("content")
-    if isinstance(content, list):  # content parts
-        text = _parts_text(
-            [
-                {"type": "text", "content": p.get("text")} if isinstance(p, dict) else p
-                for p in content
-            ]
-        )
-    elif content is None:
-        text = ""
-    else:
-        text = str(content)
-    calls = []
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {} if isinstance(call, dict) else {}
-        calls.append(f"-> {function.get('name')}({function.get('arguments') or ''})")
-    if message.get("role") == "tool":
-        text = f"<- {text}"
-    return Message(str(message["role"]), " ".join(t for t in [text, *calls] if t))
-
-
-def _openai_messages(
-    inputs: Any, outputs: Any
-) -> tuple[list[Message] | None, list[Message] | None]:
-    """Chat messages from OpenAI-shaped inputs (``messages``) and outputs (``choices``)."""
-    ins = None
-    if isinstance(inputs, dict) and isinstance(inputs.get("messages"), list):
-        parsed = [_openai_message(m) for m in inputs["messages"]]
-        if all(p is not None for p in parsed):
-            ins = [p for p in parsed if p is not None]
-    outs = None
-    if isinstance(outputs, dict) and isinstance(outputs.get("choices"), list):
-        choices = [c for c in outputs["choices"] if isinstance(c, dict)]
-        parsed = [_openai_message(c.get("message")) for c in choices]
-        outs = [p for p in parsed if p is not None] or None
-    return ins, outs
-
-
 def _documents(outputs: Any) -> list[Document] | None:
+    if isinstance(outputs, dict) and isinstance(outputs.get("documents"), list):
+        outputs = outputs["documents"]  # LangChain's retriever output, as OpenInference keeps it
     if not isinstance(outputs, list) or not outputs:
         return None
     docs = []
@@ -286,7 +203,14 @@ def _node(span: Any) -> Node:
         node.input_messages = _genai_messages(genai_in)
         node.output_messages = _genai_messages(genai_out)
     elif kind in ("LLM", "CHAT_MODEL"):
-        node.input_messages, node.output_messages = _openai_messages(inputs, outputs)
+        ins, outs = _openai_messages(inputs, outputs)
+        if ins is None and outs is None:
+            ins, outs = _langchain_messages(inputs, outputs)
+        ins = ins or _flattened_messages(span, sc.LLM_INPUT_MESSAGES)
+        outs = outs or _flattened_messages(span, sc.LLM_OUTPUT_MESSAGES)
+        if outs is None and isinstance(outputs, str) and outputs:  # set_outputs("the reply")
+            outs = [Message("assistant", outputs)]
+        node.input_messages, node.output_messages = ins, outs
     if kind == "RETRIEVER":
         node.documents = _documents(outputs)
     return node
