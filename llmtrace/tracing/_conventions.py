@@ -255,3 +255,34 @@ def _mapping(value: Any) -> dict[str, Any]:
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return {}
     return dict(parsed) if isinstance(parsed, Mapping) else {}
+
+
+def read_foreign_events(attrs: MutableMapping[str, Any], events: Sequence[Any]) -> None:
+    """A reply kept only in older GenAI-semconv ``gen_ai.choice`` events, as MLflow outputs.
+
+    Those events carry the reply as ``message`` (``{"role", "content"}``, JSON text or a map),
+    which MLflow's store does not read (it reads a ``content`` attribute only).
+
+    Example:
+        >>> read_foreign_events(attrs, span.events)   # gen_ai.choice {"message": {...}}
+        >>> attrs["mlflow.spanOutputs"]
+        '[{"role": "assistant", "content": "4"}]'
+    """
+    if sc.MLFLOW_SPAN_OUTPUTS in attrs:
+        return
+    replies = []
+    for event in events:
+        if getattr(event, "name", None) != "gen_ai.choice":
+            continue
+        event_attrs = getattr(event, "attributes", None) or {}
+        message = event_attrs.get("message")
+        message = _loads(message) if isinstance(message, str) else message
+        if isinstance(message, Mapping) and "content" in message:
+            replies.append({"role": str(message.get("role") or "assistant"), **message})
+        elif event_attrs.get("content") is not None:
+            content = event_attrs["content"]
+            decoded = _loads(content) if isinstance(content, str) else None
+            role = event_attrs.get("role") or "assistant"
+            replies.append({"role": str(role), "content": content if decoded is None else decoded})
+    if replies:
+        attrs[sc.MLFLOW_SPAN_OUTPUTS] = _dumps(replies)

@@ -18,7 +18,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from .. import _semconv as sc
 from .._config import Config
-from ._conventions import mirror, read_foreign
+from ._conventions import mirror, read_foreign, read_foreign_events
 from ._kinds import SpanKind
 from ._serialize import (
     REDACTED,
@@ -226,6 +226,11 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
     if span.parent is None:
         attrs.setdefault(sc.MLFLOW_TRACE_TAG_PREFIX + "mlflow.traceName", name)
     events = [clean.event(event) for event in span.events]
+    if payload is None and events:
+        try:
+            read_foreign_events(attrs, events)
+        except Exception as exc:
+            attrs[sc.LLMTRACE_SERIALIZATION_ERROR] = f"foreign events: {type(exc).__name__}"
     status = span.status
     if payload is not None and status.status_code is StatusCode.UNSET:
         status = _OK

@@ -343,3 +343,22 @@ def test_a_users_own_processor_sees_what_llmtrace_documents() -> None:
     assert mine.attributes["retrieval.documents.0.document.content"] == "doc one"
     (raw,) = theirs.get_finished_spans()
     assert raw.name == "step"
+
+
+def test_older_genai_event_spans_keep_their_choice_output(tmp_path: Path) -> None:
+    """GenAI semconv's per-message events: the reply is a gen_ai.choice event's ``message``."""
+    provider = TracerProvider()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    llmtrace.configure(tracking_uri=uri, experiment="tests", tracer_provider=provider)
+    tracer = provider.get_tracer("genai-events")
+    with tracer.start_as_current_span("chat gpt-4o") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.add_event("gen_ai.user.message", {"content": json.dumps("What is 2+2?")})
+        reply = json.dumps({"role": "assistant", "content": "4"})
+        span.add_event("gen_ai.choice", {"index": 0, "finish_reason": "stop", "message": reply})
+    assert llmtrace.flush(60)
+    (trace,) = stored(uri)
+    (stored_span,) = trace.data.spans
+    assert stored_span.span_type == "CHAT_MODEL"
+    assert stored_span.inputs == [{"role": "user", "content": "What is 2+2?"}]
+    assert stored_span.outputs == [{"role": "assistant", "content": "4"}]
