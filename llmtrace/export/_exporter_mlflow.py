@@ -98,14 +98,15 @@ def to_mlflow_span(span: ReadableSpan) -> Any:
 
 
 class MlflowSpanExporter(HttpSide, SpanExporter):
-    """Export OpenTelemetry spans as MLflow traces into a store or tracking server.
+    """Export prepared OpenTelemetry spans as MLflow traces into a store or tracking server.
+
+    llmtrace's pipeline uses this class behind its processor (spans already enriched); the
+    public `llmtrace.MlflowSpanExporter` (tracing/_exporter.py) prepares spans itself first.
 
     Example:
-        >>> from opentelemetry.sdk.trace import TracerProvider
-        >>> from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        >>> provider = TracerProvider()
-        >>> provider.add_span_processor(
-        ...     BatchSpanProcessor(MlflowSpanExporter("sqlite:///mlflow.db", "my-app")))
+        >>> exporter = MlflowSpanExporter("sqlite:///mlflow.db", "my-app")
+        >>> exporter.export(enriched_spans)
+        <SpanExportResult.SUCCESS: 0>
     """
 
     def __init__(
