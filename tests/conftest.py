@@ -19,6 +19,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import llmtrace
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Read at import: the autouse fixture below removes LLMTRACE_* variables before each test.
+ON_CI = os.environ.get("LLMTRACE_CI") == "1"
+
+
+def missing(why: str) -> None:
+    """Skip a test whose system part is absent here; on CI (LLMTRACE_CI=1), fail it."""
+    if ON_CI:
+        pytest.fail(f"cannot run on CI: {why}")
+    pytest.skip(why)
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +139,36 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     experiment = f"tests-{uuid.uuid4().hex[:8]}"
     llmtrace.configure(tracking_uri=uri, experiment=experiment, schedule_delay_ms=20)
     return uri
+
+
+@pytest.fixture
+def chrome(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Headless Chromium (Debian's, no download) that resolves no host but 127.0.0.1."""
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.path.exists(path):
+            missing(f"{path} is not installed (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing("selenium is not installed (pip install -e '.[dev]')")
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look anything up
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1000",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -49,8 +49,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ARTIFACTS = ROOT / "test-artifacts"
 READBACK = Path(__file__).with_name("phoenix_readback.py")
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 # --- the flow and what Phoenix must show of it ------------------------------------------------
 
@@ -569,37 +567,6 @@ def test_control_otel_program_passes_every_check(control: Received) -> None:
 
 
 # --- Phoenix's trace view, in headless Chromium -----------------------------------------------
-
-
-@pytest.fixture
-def chrome(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Headless Chromium (Debian's, no download) that resolves no host but 127.0.0.1."""
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.path.exists(path):
-            _missing(f"{path} is not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look anything up
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1600,1000",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.mark.parametrize("sender", ["llmtrace", "control"])

@@ -30,45 +30,7 @@ from llmtrace.cli import app
 from tests.conftest import free_port
 from tests.views.conftest import Known, build_known
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
 pytestmark = pytest.mark.slow
-
-
-def _missing(why: str) -> None:
-    if os.environ.get("LLMTRACE_CI") == "1":
-        pytest.fail(f"browser test cannot run on CI: {why}")
-    pytest.skip(why)
-
-
-@pytest.fixture
-def chrome(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A headless Chromium driven by Debian's chromedriver (no download, no network)."""
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.path.exists(path):
-            _missing(f"{path} is not installed (apt-get install chromium chromium-driver)")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed (pip install -e '.[dev]')")
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look anything up
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1600,1000",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(driver: Any, condition: Any, timeout: float = 60) -> Any:
