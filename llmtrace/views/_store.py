@@ -13,6 +13,7 @@ that path does not answer go through MLflow's client. ``fast=False`` forces MLfl
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -148,7 +149,7 @@ class Store:
 
             try:
                 found = reader.get_trace(trace_id.strip())
-            except Unsupported:
+            except (Unsupported, sqlite3.Error):  # MLflow's client answers (or explains)
                 found = False
             if found is None:
                 raise self._not_found(trace_id)
@@ -191,7 +192,7 @@ class Store:
                         include_spans=include_spans,
                     )
                 )
-            except Unsupported:
+            except (Unsupported, sqlite3.Error):  # MLflow's client answers (or explains)
                 pass
         client = self.client()
         out: list[Any] = []

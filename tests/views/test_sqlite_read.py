@@ -485,3 +485,20 @@ def test_view_commands_do_not_import_mlflow(
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stderr, done.stderr
     assert done.stdout.strip() or (tmp_path / "t.html").exists()
+
+
+def test_json_export_is_mlflows_own(varied: Varied, tmp_path: Path) -> None:
+    """``traces export --json`` on the fast path writes MLflow's JSON of the trace, unchanged."""
+    from mlflow.tracking import MlflowClient
+    from typer.testing import CliRunner
+
+    from llmtrace.cli import app
+
+    out = tmp_path / "t.json"
+    result = CliRunner().invoke(
+        app,
+        ["traces", "export", varied.first, "--json", str(out), "--tracking-uri", varied.uri],
+    )
+    assert result.exit_code == 0, result.output
+    expected = MlflowClient(varied.uri).get_trace(varied.first).to_json(pretty=True)
+    assert out.read_text(encoding="utf-8") == expected + "\n"
