@@ -159,8 +159,14 @@ def varied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Varied]:
         big, in_progress = _trace_many()
     finally:
         llmtrace.shutdown()
-    native = _trace_native(uri)
-    _assess(uri, first)
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    try:
+        native = _trace_native(uri)
+        _assess(uri, first)
+    finally:
+        mlflow.set_tracking_uri(previous)  # MLflow's fluent API as other tests expect it
     yield Varied(uri, path, ("tests", "varied", "native"), first, in_progress, native, big)
 
 
