@@ -84,6 +84,33 @@ class Node:
 
 
 @dataclass
+class AssessmentView:
+    """One assessment logged on a trace: a feedback (a judgement) or an expectation (a label).
+
+    ``value`` is the logged value as MLflow returns it (bool, number, string, list, dict);
+    ``error_code``/``error_message`` are set when a feedback records a failed judgement;
+    ``valid`` is False once another assessment ``overrides`` it.
+    """
+
+    assessment_id: str | None
+    name: str
+    kind: str
+    value: Any
+    source_type: str
+    source_id: str | None = None
+    rationale: str | None = None
+    span_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    metadata: dict[str, Any] | None = None
+    create_time_ms: int | None = None
+    last_update_time_ms: int | None = None
+    overrides: str | None = None
+    valid: bool | None = None
+    run_id: str | None = None
+
+
+@dataclass
 class TraceView:
     """A whole trace: summary fields of the MLflow trace info plus the span tree."""
 
@@ -100,6 +127,7 @@ class TraceView:
     span_count: int = 0
     request_preview: str | None = None
     response_preview: str | None = None
+    assessments: list[AssessmentView] = field(default_factory=list)
 
     @property
     def start_ns(self) -> int:
@@ -234,6 +262,44 @@ def _cost(info: Any) -> float | None:
     return None
 
 
+def _assessment(item: Any) -> AssessmentView:
+    """An MLflow ``Feedback``/``Expectation`` (or the fast path's stand-in) as a view."""
+    feedback = getattr(item, "feedback", None)
+    expectation = getattr(item, "expectation", None)
+    if feedback is not None:
+        kind, value, error = "feedback", feedback.value, feedback.error
+    elif expectation is not None:
+        kind, value, error = "expectation", expectation.value, None
+    else:
+        kind, value, error = "issue", None, None
+    source = item.source
+    return AssessmentView(
+        assessment_id=item.assessment_id,
+        name=item.name,
+        kind=kind,
+        value=value,
+        source_type=str(source.source_type),
+        source_id=source.source_id,
+        rationale=item.rationale,
+        span_id=item.span_id,
+        error_code=None if error is None else error.error_code,
+        error_message=None if error is None else error.error_message,
+        metadata=dict(item.metadata) if item.metadata else None,
+        create_time_ms=item.create_time_ms,
+        last_update_time_ms=item.last_update_time_ms,
+        overrides=item.overrides,
+        valid=item.valid,
+        run_id=item.run_id,
+    )
+
+
+def assessments(info: Any) -> list[AssessmentView]:
+    """The trace's assessments, oldest first (ties by id)."""
+    views = [_assessment(a) for a in (getattr(info, "assessments", None) or [])]
+    views.sort(key=lambda a: (a.create_time_ms or 0, a.assessment_id or ""))
+    return views
+
+
 def trace_summary(info: Any) -> TraceView:
     """A `TraceView` with only the trace-level fields of an MLflow ``TraceInfo`` (no spans).
 
@@ -256,6 +322,7 @@ def trace_summary(info: Any) -> TraceView:
         cost=_cost(info),
         request_preview=info.request_preview,
         response_preview=info.response_preview,
+        assessments=assessments(info),
     )
 
 

@@ -4,18 +4,26 @@ Resolves the store as `llmtrace.configure` does (argument, then ``LLMTRACE_*``/`
 variables, then ``./mlflow.db``) and never creates anything: a missing SQLite file, a missing
 experiment, an unknown trace id or a server that does not answer is a `StoreError` whose message
 fits one line.
+
+On a SQLite store of a checked MLflow release and schema, reads go straight to MLflow's tables
+(`_sqlite_read`, MLflow is not imported); servers, PostgreSQL, other schemas and the requests
+that path does not answer go through MLflow's client. ``fast=False`` forces MLflow's client.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import _semconv as sc
 from .._config import resolve
 from .._errors import LLMTraceError, TraceNotFoundError
+
+if TYPE_CHECKING:
+    from ._sqlite_read import SqliteReader
 
 
 class StoreError(LLMTraceError):
@@ -35,13 +43,30 @@ class Store:
         >>> [t.info.trace_id for t in store.search(max_results=5)]
     """
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str | None = None, experiment: str | None = None, *, fast: bool = True
+    ) -> None:
         config = resolve(tracking_uri=tracking_uri, experiment=experiment)
         self.tracking_uri = config.tracking_uri
         self.experiment = config.experiment
         self._client: Any = None
         self._experiment_id: str | None = None
         self._checked = False
+        self._fast = fast
+        self._reader: Any = None
+
+    def reader(self) -> SqliteReader | None:
+        """The direct SQLite reader when it applies to this store (after `check`), else None."""
+        if not self._fast:
+            return None
+        self.check()
+        if self._reader is None:
+            from ._sqlite_read import SqliteReader
+            from ._sqlite_schema import open_checked
+
+            conn = open_checked(self.tracking_uri)
+            self._reader = False if conn is None else SqliteReader(conn, self.tracking_uri)
+        return self._reader or None
 
     @property
     def is_http(self) -> bool:
@@ -87,33 +112,61 @@ class Store:
         """The experiment's id; a `StoreError` naming the existing ones when it is missing."""
         if self._experiment_id is None:
             name = self.experiment or "Default"
+            reader = self.reader()
+            if reader is not None:
+                from ._sqlite_read import ExperimentMissing
+
+                try:
+                    self._experiment_id = reader.experiment(name)
+                except ExperimentMissing as missing:
+                    self._missing(name, missing.names)
+                return str(self._experiment_id)
             client = self.client()
             try:
                 found = client.get_experiment_by_name(name)
             except Exception as exc:
                 raise StoreError(f"cannot read {self.tracking_uri}: {_first_line(exc)}") from None
             if found is None or found.lifecycle_stage == "deleted":
-                names = sorted(e.name for e in client.search_experiments())
-                known = ", ".join(repr(n) for n in names) or "none"
-                raise StoreError(
-                    f"no experiment {name!r} in {self.tracking_uri} (experiments: {known}); "
-                    "pass --experiment"
-                )
+                self._missing(name, [e.name for e in client.search_experiments()])
             self._experiment_id = str(found.experiment_id)
         return self._experiment_id
 
+    def _missing(self, name: str, names: list[str]) -> NoReturn:
+        known = ", ".join(repr(n) for n in sorted(names)) or "none"
+        raise StoreError(
+            f"no experiment {name!r} in {self.tracking_uri} (experiments: {known}); "
+            "pass --experiment"
+        )
+
     def get_trace(self, trace_id: str) -> Any:
-        """The `mlflow.entities.Trace` with this id (``tr-...``), or `TraceNotFoundError`."""
+        """The `mlflow.entities.Trace` with this id (``tr-...``), or `TraceNotFoundError`.
+
+        From the fast read path, an object with the same attributes (`_stored.StoredTrace`).
+        """
+        reader = self.reader()
+        if reader is not None:
+            from ._sqlite_filter import Unsupported
+
+            try:
+                found = reader.get_trace(trace_id.strip())
+            except (Unsupported, sqlite3.Error):  # MLflow's client answers (or explains)
+                found = False
+            if found is None:
+                raise self._not_found(trace_id)
+            if found:
+                return found
         client = self.client()
         try:
             return client.get_trace(trace_id.strip(), display=False)
         except Exception as exc:
             if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
-                raise TraceNotFoundError(
-                    f"no trace {trace_id!r} in {self.tracking_uri}; "
-                    "list ids with `llmtrace traces list`"
-                ) from None
+                raise self._not_found(trace_id) from None
             raise StoreError(f"cannot read trace {trace_id!r}: {_first_line(exc)}") from None
+
+    def _not_found(self, trace_id: str) -> TraceNotFoundError:
+        return TraceNotFoundError(
+            f"no trace {trace_id!r} in {self.tracking_uri}; list ids with `llmtrace traces list`"
+        )
 
     def search(
         self,
@@ -124,8 +177,24 @@ class Store:
         include_spans: bool = False,
     ) -> list[Any]:
         """Traces of the experiment, newest first (MLflow filter syntax; paged as needed)."""
-        client = self.client()
         experiment_id = self.experiment_id()
+        reader = self.reader()
+        if reader is not None:
+            from ._sqlite_filter import Unsupported
+
+            try:
+                return list(
+                    reader.search(
+                        experiment_id,
+                        filter_string,
+                        max_results=max_results,
+                        order_by=order_by,
+                        include_spans=include_spans,
+                    )
+                )
+            except (Unsupported, sqlite3.Error):  # MLflow's client answers (or explains)
+                pass
+        client = self.client()
         out: list[Any] = []
         token = None
         try:
