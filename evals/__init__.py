@@ -8,6 +8,7 @@ Example:
 
 from . import metrics
 from ._agreement import AgreementReport, Disagreement, MetricAgreement, agreement
+from ._assert import assert_scores
 from ._custom import metric
 from ._data import load_rows
 from ._evaluate import evaluate
@@ -54,6 +55,7 @@ __all__: list[str] = [
     "Score",
     "TaskCompletion",
     "agreement",
+    "assert_scores",
     "criteria",
     "evaluate",
     "load_rows",

@@ -358,9 +358,20 @@ def metric_agreement(
     missing = len(judge_values) - len(pairs)
     if not pairs:
         return MetricAgreement(
-            metric, labels, "nominal" if scale == "auto" else scale, 0, missing,
-            None, None, None, None, [], [], [], threshold,
-        )  # fmt: skip
+            metric,
+            labels,
+            "nominal" if scale == "auto" else scale,
+            0,
+            missing,
+            None,
+            None,
+            None,
+            None,
+            [],
+            [],
+            [],
+            threshold,
+        )
     judged = [a for _, a, _ in pairs]
     human = [b for _, _, b in pairs]
     kinds = {isinstance(v, str) for v in judged} | {isinstance(v, str) for v in human}
@@ -379,9 +390,15 @@ def metric_agreement(
         distance = _distance(a, b, chosen, rank) if a != b else 0.0
         trace_id = row.get("trace_id") if isinstance(row.get("trace_id"), str) else None
         paired.append(
-            {"row": row.get("row", i), "trace_id": trace_id, "judge": a, "human": b,
-             "agree": a == b, "distance": distance}
-        )  # fmt: skip
+            {
+                "row": row.get("row", i),
+                "trace_id": trace_id,
+                "judge": a,
+                "human": b,
+                "agree": a == b,
+                "distance": distance,
+            }
+        )
         if a == b:
             continue
         reason = row.get(f"{metric}/reason")
@@ -574,9 +591,14 @@ def agreement(
                 "(a feedback or column name needs an EvaluationResult or a run)"
             )
         plain = metric_agreement(
-            PLAIN, list(judged), list(labels), scale=scale, threshold=threshold,
-            label_map=label_map, top=top,
-        )  # fmt: skip
+            PLAIN,
+            list(judged),
+            list(labels),
+            scale=scale,
+            threshold=threshold,
+            label_map=label_map,
+            top=top,
+        )
         return AgreementReport({PLAIN: plain}, "labels")
     else:
         raise ValueError(
@@ -600,9 +622,16 @@ def agreement(
         if cut is None:
             cut = _auto_threshold(metric, values, human, label_map, result, run)
         report[metric] = metric_agreement(
-            metric, values, human, labels=label_name, scale=scale, threshold=cut,
-            label_map=label_map, top=top, rows=rows,
-        )  # fmt: skip
+            metric,
+            values,
+            human,
+            labels=label_name,
+            scale=scale,
+            threshold=cut,
+            label_map=label_map,
+            top=top,
+            rows=rows,
+        )
     out = AgreementReport(report, label_name)
     if log and run_id is not None:
         import llmtrace

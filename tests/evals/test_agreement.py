@@ -190,8 +190,12 @@ class ScriptedJudge:
 @evals.metric(name="relevance")
 def scripted_relevance(question: str, answer: str, judge: Any) -> tuple[float, str]:
     content = json.dumps({"query": question, "text": answer})
-    reply = judge.ask(prompt_id="relevance", prompt_version="1",
-                      messages=[{"role": "user", "content": content}], schema={})  # fmt: skip
+    reply = judge.ask(
+        prompt_id="relevance",
+        prompt_version="1",
+        messages=[{"role": "user", "content": content}],
+        schema={},
+    )
     return reply.data["score"], f"{reply.data['score']:.1f} of the query's words are repeated"
 
 
@@ -253,8 +257,14 @@ def _traced_golden_rows(cases: list[dict[str, Any]], feedback: str) -> list[dict
             span.set_inputs({"question": case["query"]})
             span.set_outputs(case["expected_response"])
             trace_id = span.trace_id
-        rows.append({"question": case["query"], "answer": case["expected_response"],
-                     "trace_id": trace_id, "score": case["expected_score"]})  # fmt: skip
+        rows.append(
+            {
+                "question": case["query"],
+                "answer": case["expected_response"],
+                "trace_id": trace_id,
+                "score": case["expected_score"],
+            }
+        )
     llmtrace.flush()
     for row in rows:
         mlflow.log_feedback(
@@ -275,9 +285,11 @@ def test_agreement_with_human_feedback_on_traces_logged_on_the_run(
     rows = _traced_golden_rows(cases, feedback="relevance")
     first = rows[0]["trace_id"]
     mlflow.log_feedback(  # the annotator changes their mind: the newest human score counts
-        trace_id=first, name="relevance", value=0.0,
+        trace_id=first,
+        name="relevance",
+        value=0.0,
         source=AssessmentSource(source_type="HUMAN", source_id="trulens-annotator"),
-    )  # fmt: skip
+    )
     judge = ScriptedJudge()
     result = evals.evaluate(rows, [scripted_relevance], judge=judge, run_name="golden-ar")
     assert result.log_error is None and judge.calls == len(cases)
@@ -312,13 +324,37 @@ def test_agreement_with_human_feedback_on_traces_logged_on_the_run(
     again = evals.agreement(result.run_id, "relevance", log=False)
     assert again["relevance"].kappa == m.kappa and again.run_id is None
     runner = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"})
-    out = runner.invoke(app, ["eval", "agreement", "golden-ar", "--feedback", "relevance",
-                              "--tracking-uri", store, "--json", "--no-log"])  # fmt: skip
+    out = runner.invoke(
+        app,
+        [
+            "eval",
+            "agreement",
+            "golden-ar",
+            "--feedback",
+            "relevance",
+            "--tracking-uri",
+            store,
+            "--json",
+            "--no-log",
+        ],
+    )
     assert out.exit_code == 0, out.stderr
     payload = json.loads(out.stdout)
     assert payload["metrics"]["relevance"]["alpha"] == pytest.approx(m.alpha)
-    text = runner.invoke(app, ["eval", "agreement", result.run_id, "-f", "relevance",
-                               "--threshold", "0.5", "--tracking-uri", store])  # fmt: skip
+    text = runner.invoke(
+        app,
+        [
+            "eval",
+            "agreement",
+            result.run_id,
+            "-f",
+            "relevance",
+            "--threshold",
+            "0.5",
+            "--tracking-uri",
+            store,
+        ],
+    )
     assert text.exit_code == 0, text.stderr
     assert "confusion (rows: people, columns: judge)" in text.stdout
     assert "disagree most" in text.stdout and "nominal (>=0.5)" in text.stdout
