@@ -7,6 +7,8 @@ Example:
 """
 
 from . import metrics
+from ._agreement import AgreementReport, Disagreement, MetricAgreement, agreement
+from ._assert import assert_scores
 from ._custom import metric
 from ._data import load_rows
 from ._evaluate import evaluate
@@ -33,22 +35,27 @@ from .judge import (
 )
 
 __all__: list[str] = [
+    "AgreementReport",
     "AnswerRelevancy",
     "BudgetExceeded",
     "ContextPrecision",
     "ContextRecall",
     "Criteria",
+    "Disagreement",
     "EvaluationResult",
     "Faithfulness",
     "Judge",
     "JudgeParseError",
     "JudgeReply",
     "Metric",
+    "MetricAgreement",
     "MetricError",
     "OpenAIJudge",
     "Row",
     "Score",
     "TaskCompletion",
+    "agreement",
+    "assert_scores",
     "criteria",
     "evaluate",
     "load_rows",

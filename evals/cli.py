@@ -1,9 +1,11 @@
-"""``llmtrace eval``: score a dataset from the command line (a CI gate), compare two runs.
+"""``llmtrace eval``: score a dataset (a CI gate), compare two runs, check a judge against people.
 
 ``run`` evaluates a JSONL/JSON/CSV file (or stored traces) with built-in metrics, logs the run
 to the store like `evals.evaluate`, prints the aggregates and exits 1 when a ``--fail-under``
 threshold is missed. ``compare`` reads two runs' ``eval/rows.json`` artifacts and prints the
 per-metric deltas with a paired significance test and the rows that regressed most.
+``agreement`` pairs a run's scores with people's labels (human feedback on its traces, or a
+column) and prints accuracy, Cohen's κ, Krippendorff's alpha and the confusion matrices.
 
 Exit codes: 0 ok; 1 a threshold failed (``run``), a significant regression with
 ``--fail-on-regression`` (``compare``), or the store could not be used; 2 a mistake in the
@@ -17,6 +19,7 @@ Example:
     $ llmtrace eval run qa.jsonl -m faithfulness --judge gpt-4o-mini --fail-under faithfulness=0.7
     $ llmtrace eval run traces:my-app -m latency -m answer_relevancy --judge gpt-4o-mini
     $ llmtrace eval compare 1f0c9a... 7be2d4...
+    $ llmtrace eval agreement 1f0c9a... --feedback correct
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from ._types import Metric
 
 app = typer.Typer(
-    help="Evaluate LLM outputs: score a dataset (CI gate), compare two evaluation runs.",
+    help="Evaluate LLM outputs: score a dataset (CI gate), compare runs, check a judge.",
     no_args_is_help=True,
 )
 
@@ -560,3 +563,112 @@ def compare(
         _print_comparison(comparison, alpha)
     if fail_on_regression and any(m.verdict(alpha) == "worse" for m in comparison.metrics):
         raise typer.Exit(1)
+
+
+def _category(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _print_agreement(report: Any, run_ref: str) -> None:
+    console = _console()
+    console.print(
+        f"run {report.run_id or run_ref}: judge against people's labels {report.labels!r}",
+        markup=False,
+    )
+    table = _table("Agreement per metric (kappa: Cohen's; alpha: Krippendorff's)")
+    for column in ("metric", "scale", "n", "missing", "accuracy", "kappa", "w.kappa", "alpha"):
+        table.add_column(column, justify="left" if column in ("metric", "scale") else "right")
+    for name, m in report.metrics.items():
+        table.add_row(
+            _short(name, 60),
+            m.scale + ("" if m.threshold is None else f" (>={m.threshold:g})"),
+            str(m.n),
+            str(m.n_missing),
+            _fmt(m.accuracy),
+            _fmt(m.kappa),
+            _fmt(m.weighted_kappa),
+            _fmt(m.alpha),
+        )
+    console.print(table)
+    for name, m in report.metrics.items():
+        if not m.categories:
+            continue
+        console.print(f"{name}: confusion (rows: people, columns: judge)", markup=False)
+        matrix = _table("")
+        matrix.add_column("people \\ judge")
+        for category in m.categories:
+            matrix.add_column(_short(_category(category), 12), justify="right")
+        for category, counts in zip(m.categories, m.confusion, strict=True):
+            matrix.add_row(_short(_category(category), 12), *(str(c) for c in counts))
+        console.print(matrix)
+        if m.disagreements:
+            rows = _table(f"{name}: rows where judge and people disagree most")
+            for column in ("row", "trace_id", "question", "judge", "people", "judge's reason"):
+                rows.add_column(
+                    column, justify="right" if column in ("judge", "people") else "left"
+                )
+            for d in m.disagreements:
+                rows.add_row(
+                    _short(str(d.row), 8),
+                    _short(d.trace_id or "-", 36),
+                    _short(d.question or "-", 30),
+                    _category(d.judge),
+                    _category(d.human),
+                    _short(d.reason or "-", 40),
+                )
+            console.print(rows)
+    if report.log_error:
+        console.print(f"warning: not logged on the run: {report.log_error}", markup=False)
+    elif report.run_id:
+        console.print(
+            f"logged on run {report.run_id}: metrics agreement/{report.labels}/..., "
+            f"artifacts agreement/{report.labels}.json and agreement/{report.labels}_summary.json",
+            markup=False,
+        )
+
+
+@app.command("agreement")
+def agreement(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="The evaluation run (id or name)."),
+    feedback: str = typer.Option(
+        None, "--feedback", "-f", help="People's labels: human feedback NAME on the traces."
+    ),
+    column: str = typer.Option(
+        None, "--column", "-c", help="People's labels: a column of the evaluated data."
+    ),
+    metric: list[str] = COMPARE_METRICS,
+    scale: str = typer.Option(
+        "auto", "--scale", help="auto, nominal, ordinal (rubric scores) or interval."
+    ),
+    threshold: float = typer.Option(
+        None, "--threshold", help="Compare pass/fail: numbers >= THRESHOLD pass (both sides)."
+    ),
+    top: int = typer.Option(5, "--top", min=0, help="Disagreeing rows shown per metric."),
+    no_log: bool = typer.Option(False, "--no-log", help="Do not log the figures on the run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Does the judge agree with people? Accuracy, Cohen's kappa, Krippendorff's alpha."""
+    with _one_line_errors():
+        if (feedback is None) == (column is None):
+            raise ValueError("give the people's labels: --feedback NAME or --column NAME")
+        import llmtrace
+
+        from ._agreement import agreement as agree
+
+        uri = tracking_uri or llmtrace.current_config().tracking_uri
+        report = agree(
+            run_ref,
+            feedback or column,
+            metrics=metric or None,
+            source="feedback" if feedback is not None else "column",
+            scale=scale,
+            threshold=threshold,
+            top=top,
+            log=not no_log,
+            tracking_uri=uri,
+        )
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        _print_agreement(report, run_ref)
