@@ -1,0 +1,146 @@
+"""Agent traces with fixed times, latencies, errors, tokens and costs, for monitor and report.
+
+Each trace is an ``agent`` root span (AGENT, with ``session.id``/``user.id``), a ``chat``
+CHAT_MODEL child with a model, token usage and cost, and optionally a TOOL child; they are
+hand-made OpenTelemetry spans written by llmtrace's public `MlflowSpanExporter` into a real
+SQLite store, so MLflow itself derives the trace rows (duration, status, tokens, cost, session).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
+
+import llmtrace
+
+#: 2026-11-30 00:00:00 UTC in epoch milliseconds: the start of the fixture's window.
+T0_MS = calendar.timegm((2026, 11, 30, 0, 0, 0, 0, 0, 0)) * 1000
+HOUR_MS = 3_600_000
+_FLAGS = TraceFlags(TraceFlags.SAMPLED)
+_RESOURCE = Resource({"service.name": "monitor-fixture"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One agent call: when (ms after T0), how long, and what it cost."""
+
+    at_ms: int
+    latency_ms: int
+    error: bool = False
+    session: str | None = None
+    user: str | None = None
+    model: str = "gpt-a"
+    tokens: int = 0
+    cost: float = 0.0
+    chat_error: bool = False
+    tool: str | None = None
+    tool_ms: int = 0
+    tool_error: bool = False
+
+
+def _span(
+    name: str,
+    trace_id: int,
+    span_id: int,
+    parent: int | None,
+    start_ms: float,
+    ms: float,
+    attributes: dict[str, object],
+    error: bool,
+) -> ReadableSpan:
+    start = int(start_ms * 1_000_000)
+    return ReadableSpan(
+        name=name,
+        context=SpanContext(trace_id, span_id, False, _FLAGS),
+        parent=SpanContext(trace_id, parent, False, _FLAGS) if parent else None,
+        resource=_RESOURCE,
+        attributes=attributes,
+        status=Status(StatusCode.ERROR, "boom") if error else Status(StatusCode.OK),
+        start_time=start,
+        end_time=start + int(ms * 1_000_000),
+    )
+
+
+def spans_of(call: Call, number: int) -> list[ReadableSpan]:
+    """The spans of trace ``number`` (children first, root last)."""
+    trace_id = 0xA000_0000_0000_0000_0000_0000_0000_0000 + number
+    root_id = number * 16 + 1
+    start = T0_MS + call.at_ms
+    root_attributes: dict[str, object] = {
+        "mlflow.spanType": "AGENT",
+        "mlflow.spanInputs": json.dumps({"question": f"q{number}"}),
+        "mlflow.spanOutputs": json.dumps(f"answer {number}"),
+    }
+    if call.session:
+        root_attributes["session.id"] = call.session
+    if call.user:
+        root_attributes["user.id"] = call.user
+    chat_attributes: dict[str, object] = {
+        "mlflow.spanType": "CHAT_MODEL",
+        "mlflow.llm.model": call.model,
+        "mlflow.chat.tokenUsage": json.dumps(
+            {
+                "input_tokens": call.tokens - call.tokens // 4,
+                "output_tokens": call.tokens // 4,
+                "total_tokens": call.tokens,
+            }
+        ),
+        "mlflow.llm.cost": json.dumps(
+            {"input_cost": call.cost / 2, "output_cost": call.cost / 2, "total_cost": call.cost}
+        ),
+    }
+    out = [
+        _span("chat", trace_id, root_id + 1, root_id, start + 1, call.latency_ms / 2,
+              chat_attributes, call.chat_error),
+    ]  # fmt: skip
+    if call.tool:
+        out.append(
+            _span(call.tool, trace_id, root_id + 2, root_id, start + 2, call.tool_ms,
+                  {"mlflow.spanType": "TOOL"}, call.tool_error)
+        )  # fmt: skip
+    out.append(
+        _span("agent", trace_id, root_id, None, start, call.latency_ms, root_attributes, call.error)
+    )
+    return out
+
+
+def write(uri: str, experiment: str, calls: Iterable[Call], first: int = 1) -> int:
+    """Store ``calls`` as traces numbered from ``first``; returns how many were written."""
+    exporter = llmtrace.MlflowSpanExporter(uri, experiment)
+    batch: list[ReadableSpan] = []
+    n = 0
+    for n, call in enumerate(calls, start=first):
+        batch.extend(spans_of(call, n))
+        if len(batch) >= 3000:
+            exporter.export(batch)
+            batch = []
+    if batch:
+        exporter.export(batch)
+    exporter.shutdown()
+    return n - first + 1 if n else 0
+
+
+#: Seven traces in the window [T0, T0 + 4 h) and two outside it; figures worked out by hand
+#: in tests/views/test_monitor.py.
+AGENT_CALLS: Sequence[Call] = (
+    Call(5 * 60_000, 100, session="s1", user="alice", model="gpt-a", tokens=10, cost=0.01,
+         tool="search", tool_ms=20),
+    Call(10 * 60_000, 300, error=True, session="s1", user="alice", model="gpt-a", tokens=20,
+         cost=0.02, chat_error=True),
+    Call(50 * 60_000, 200, session="s2", user="bob", model="gpt-b", tokens=30, cost=0.03,
+         tool="search", tool_ms=40, tool_error=True),
+    Call(70 * 60_000, 400, session="s2", user="bob", model="gpt-b", tokens=40, cost=0.04,
+         tool="lookup", tool_ms=10),
+    Call(80 * 60_000, 500, session="s3", user="alice", model="gpt-a", tokens=50, cost=0.05),
+    Call(190 * 60_000, 1000, error=True, session="s3", user="alice", model="gpt-a", tokens=60,
+         cost=0.06, tool="search", tool_ms=30),
+    Call(200 * 60_000, 600, model="gpt-b", tokens=70, cost=0.07),
+    Call(-10 * 60_000, 9999, error=True, session="s1", user="alice", tokens=999, cost=9.0),
+    Call(241 * 60_000, 9999, error=True, session="s9", user="zed", tokens=999, cost=9.0),
+)  # fmt: skip
