@@ -366,6 +366,23 @@ def monitor(
             raise typer.Exit(1)
 
 
+@app.command()
+def report(
+    html: str = typer.Option(..., "--html", help="Write the report (one offline HTML file) here."),
+    since: str = typer.Option("7d", "--since", help="Window: 24h, 7d, 30d or a date."),
+    every: str = typer.Option(None, "--every", help="Bucket size of the time charts: 1h, 6h, 1d."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Charts (with their tables) of latency, errors, tokens, cost, spans, users and scores."""
+    from .views._report import report_html
+
+    with _one_line_errors():
+        page = report_html(_store(tracking_uri, experiment), since=since, every=every)
+        Path(html).write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {html}")
+
+
 def main() -> None:
     """Entry point of the ``llmtrace`` console script."""
     sys.exit(app())

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ._monitor_figures import GROUPINGS, Figures, Summary, worst_first
+from ._monitor_figures import GROUPINGS, Aggregate, Figures, Summary, worst_first
 from ._store import Store, StoreError, since_ms
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
@@ -71,19 +72,29 @@ def summarise(
         with _monitor_sql.connect(path) as conn:
             if _monitor_sql.available(conn):
                 exp_id = _monitor_sql.experiment_id(conn, experiment, store.tracking_uri)
-                total, buckets, groups = _monitor_sql.aggregate(conn, exp_id, **window)
-                return Summary(
-                    store.tracking_uri, experiment, **window, source="sql", total=total,
-                    buckets=buckets, groups=worst_first(groups),
-                )  # fmt: skip
+                found = _monitor_sql.aggregate(conn, exp_id, **window)
+                return _summary(store, experiment, window, "sql", found)
             if use_sql:
                 raise StoreError(f"{path}: not a SQLite store of a checked MLflow schema")
     from . import _monitor_client
 
-    total, buckets, groups = _monitor_client.aggregate(store, **window)
+    found = _monitor_client.aggregate(store, **window)
+    return _summary(store, experiment, window, "client", found)
+
+
+def _summary(
+    store: Store, experiment: str, window: dict[str, Any], source: str, found: Aggregate
+) -> Summary:
+    every = window["every_ms"]
+    starts = range(window["since_ms"] - window["since_ms"] % every, window["until_ms"], every)
+    groups = []
+    for group in found.groups:
+        cells = found.cells.get(group.key, {})
+        trend = [cells[s].p95_ms if s in cells else None for s in starts]
+        groups.append(replace(group, trend=trend))
     return Summary(
-        store.tracking_uri, experiment, **window, source="client", total=total,
-        buckets=buckets, groups=worst_first(groups),
+        store.tracking_uri, experiment, **window, source=source, total=found.total,
+        buckets=found.buckets, groups=worst_first(groups), cells=found.cells,
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from .. import _semconv as sc
-from ._monitor_figures import SPAN_GROUPINGS, Figures, Unit, figures
+from ._monitor_figures import SPAN_GROUPINGS, Aggregate, Figures, Unit, figures
 from ._store import Store
 
 MAX_TRACES = 10_000_000
@@ -62,8 +62,8 @@ def aggregate(
     until_ms: int,
     every_ms: int,
     by: str,
-) -> tuple[Figures, list[Figures], list[Figures]]:
-    """(total, buckets oldest first, groups with their p95 trend), from `Store.search`."""
+) -> Aggregate:
+    """Total, buckets, groups and each group's buckets of the window, from `Store.search`."""
     spans_needed = by in SPAN_GROUPINGS
     traces = store.search(
         f"timestamp_ms >= {since_ms} AND timestamp_ms < {until_ms}",
@@ -89,16 +89,9 @@ def aggregate(
             if group is not None:
                 per_group[group].append(group_unit)
                 per_group_bucket[(group, bucket)].append(group_unit)
-    starts = range(since_ms - since_ms % every_ms, until_ms, every_ms)
-    groups = []
-    for group, units in per_group.items():
-        found = figures(group, units)
-        trend = [
-            figures(group, per_group_bucket[(group, s)]).p95_ms
-            if (group, s) in per_group_bucket
-            else None
-            for s in starts
-        ]
-        groups.append(Figures(**{**found.__dict__, "trend": trend}))
+    cells: dict[str, dict[int, Figures]] = defaultdict(dict)
+    for (group, bucket), units in per_group_bucket.items():
+        cells[group][bucket] = figures(group, units)
     buckets = [figures(str(b), per_bucket[b]) for b in sorted(per_bucket)]
-    return figures("all", everything), buckets, groups
+    groups = [figures(group, units) for group, units in per_group.items()]
+    return Aggregate(figures("all", everything), buckets, groups, dict(cells))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 GROUPINGS = ("span", "model", "tool", "session", "user")
 """What ``--by`` accepts: span names, model names, tool (TOOL span) names, sessions, users."""
@@ -115,6 +115,16 @@ def worst_first(groups: Iterable[Figures]) -> list[Figures]:
     return sorted(groups, key=lambda g: (-g.error_rate, -(g.p95_ms or 0.0), -g.count, g.key))
 
 
+class Aggregate(NamedTuple):
+    """What a read path returns: the window's total, its buckets, its groups, and each group's
+    figures per bucket (``cells[group][bucket start]``)."""
+
+    total: Figures
+    buckets: list[Figures]
+    groups: list[Figures]
+    cells: dict[str, dict[int, Figures]]
+
+
 @dataclass(frozen=True)
 class Summary:
     """Everything `llmtrace monitor` prints: the window, its total, its buckets and its groups.
@@ -136,7 +146,9 @@ class Summary:
     buckets: list[Figures]
     """One per time bucket that has traces, oldest first; key = bucket start (epoch ms)."""
     groups: list[Figures]
-    """Worst first (`worst_first`)."""
+    """Worst first (`worst_first`), each with its p95 ``trend`` over `bucket_starts`."""
+    cells: dict[str, dict[int, Figures]] = field(default_factory=dict)
+    """Each group's figures per bucket start (not in `to_json`)."""
 
     def bucket_starts(self) -> list[int]:
         """Every bucket's start in the window (epoch ms), empty ones included."""

@@ -19,13 +19,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import quote
 
 from ..export._sql_bulk import CHECKED_MLFLOW
-from ._monitor_figures import SPAN_GROUPINGS, Figures
+from ._monitor_figures import SPAN_GROUPINGS, Aggregate, Figures
 from ._store import StoreError
 
 _NEEDED = {
@@ -176,8 +175,8 @@ def aggregate(
     until_ms: int,
     every_ms: int,
     by: str,
-) -> tuple[Figures, list[Figures], list[Figures]]:
-    """(total, buckets oldest first, groups with their p95 trend per bucket), all in SQL."""
+) -> Aggregate:
+    """Total, buckets, groups and each group's buckets of the window, all computed by SQLite."""
     params = {"exp": exp_id, "since": since_ms, "until": until_ms, "every": every_ms}
     trace_units = _TRACE_UNITS.format(group="NULL" if by in SPAN_GROUPINGS else _GROUP[by])
     rows = _rows(conn, trace_units, _TOTAL_KEYS, params)
@@ -185,22 +184,19 @@ def aggregate(
     rows += _rows(conn, group_units, _GROUP_KEYS, params)
     total = Figures("all")
     buckets: list[Figures] = []
-    groups: dict[str, Figures] = {}
-    trends: dict[str, dict[int, float | None]] = {}
+    groups: list[Figures] = []
+    cells: dict[str, dict[int, Figures]] = {}
     for kind, g, b, c, e, *ranked, tk, cost in rows:
         p50, p95, p99 = (None if v is None else float(v) for v in ranked)
-        if kind == "gbucket":
-            trends.setdefault(str(g), {})[int(b)] = p95
-            continue
         key = "all" if kind == "total" else str(b) if kind == "bucket" else str(g)
         found = Figures(key, int(c), int(e or 0), p50, p95, p99, int(tk or 0), float(cost or 0))
         if kind == "total":
             total = found
         elif kind == "bucket":
             buckets.append(found)
+        elif kind == "group":
+            groups.append(found)
         else:
-            groups[key] = found
+            cells.setdefault(key, {})[int(b)] = found
     buckets.sort(key=lambda f: int(f.key))
-    starts = range(since_ms - since_ms % every_ms, until_ms, every_ms)
-    out = [replace(f, trend=[trends.get(k, {}).get(s) for s in starts]) for k, f in groups.items()]
-    return total, buckets, out
+    return Aggregate(total, buckets, groups, cells)

@@ -144,3 +144,47 @@ AGENT_CALLS: Sequence[Call] = (
     Call(-10 * 60_000, 9999, error=True, session="s1", user="alice", tokens=999, cost=9.0),
     Call(241 * 60_000, 9999, error=True, session="s9", user="zed", tokens=999, cost=9.0),
 )  # fmt: skip
+
+
+def trace_id(number: int) -> str:
+    """The MLflow id of trace ``number`` of `write`."""
+    return f"tr-{0xA000_0000_0000_0000_0000_0000_0000_0000 + number:032x}"
+
+
+def add_scores(uri: str, experiment: str, watched: Iterable[int] = range(1, 8)) -> None:
+    """Two evaluation runs and, on the ``watched`` traces, feedback as `evals.watch` writes it.
+
+    Run "baseline": exact_match/mean 0.5, faithfulness/mean 0.75; run "candidate" (later):
+    0.625 and 0.875. Watched trace n gets ``relevance`` = n / 10 and ``grounded`` = n is odd;
+    trace 1 also gets an evaluation run's ``relevance`` = 9.0 (no watch marker: not counted).
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
+    from mlflow.tracing.client import TracingClient
+
+    from llmtrace.semconv import LLMTRACE_EVALUATION, LLMTRACE_WATCH
+
+    client = MlflowClient(uri)
+    exp_id = client.get_experiment_by_name(experiment).experiment_id
+    for name, start, means in (
+        ("baseline", T0_MS + 1000, {"exact_match": 0.5, "faithfulness": 0.75}),
+        ("candidate", T0_MS + 2000, {"exact_match": 0.625, "faithfulness": 0.875}),
+    ):
+        run = client.create_run(
+            exp_id, start_time=start, run_name=name, tags={LLMTRACE_EVALUATION: "true"}
+        )
+        for metric, value in means.items():
+            client.log_metric(run.info.run_id, f"{metric}/mean", value)
+            client.log_metric(run.info.run_id, f"{metric}/p50", 0.0)
+        client.set_terminated(run.info.run_id)
+    tracing = TracingClient(uri)
+    source = AssessmentSource(source_type=AssessmentSourceType.CODE, source_id="evals.relevance")
+    for n in watched:
+        for name, value in (("relevance", n / 10), ("grounded", n % 2 == 1)):
+            feedback = Feedback(
+                name=name, value=value, source=source, metadata={LLMTRACE_WATCH: "fixture"}
+            )
+            tracing.log_assessment(trace_id(n), feedback)
+    tracing.log_assessment(
+        trace_id(1), Feedback(name="relevance", value=9.0, source=source, metadata={"run": "x"})
+    )
