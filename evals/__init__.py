@@ -21,6 +21,7 @@ from ._types import (
     Row,
     Score,
 )
+from ._watch import WatchResult, watch
 from .judge import (
     AnswerRelevancy,
     ContextPrecision,
@@ -49,9 +50,11 @@ __all__: list[str] = [
     "Row",
     "Score",
     "TaskCompletion",
+    "WatchResult",
     "criteria",
     "evaluate",
     "load_rows",
     "metric",
     "metrics",
+    "watch",
 ]
