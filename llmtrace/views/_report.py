@@ -115,7 +115,7 @@ def _section(key: str, title: str, chart: str, table: str, note: str = "") -> st
     return (
         f'<section class="chart" id="chart-{key}" data-chart="{key}">'
         f"<h2>{html.escape(title)}</h2>{note_html}<figure>{chart}</figure>"
-        f"<details open><summary>table</summary>{table}</details></section>"
+        f"<details open><summary>table</summary><div class='rows'>{table}</div></details></section>"
     )
 
 
@@ -333,7 +333,7 @@ header h1{margin:0 0 4px;font-size:20px} header p{margin:0;color:#555}
 .totals{display:flex;flex-wrap:wrap;gap:10px;margin-top:12px}
 .totals div{background:#f1f3f9;border-radius:6px;padding:6px 12px}
 .totals b{display:block;font-size:18px}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(640px,1fr));gap:16px;padding:16px}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:16px;padding:16px}
 section{background:#fff;border:1px solid #e3e3e8;border-radius:8px;padding:12px 16px}
 section h2{font-size:15px;margin:0 0 6px} figure{margin:0} figure svg{width:100%;height:auto}
 .note{color:#666;margin:0;font-size:12px}
@@ -341,6 +341,7 @@ table{border-collapse:collapse;width:100%;font-size:12px;margin-top:6px}
 th,td{border-bottom:1px solid #eee;padding:3px 6px;text-align:right}
 th:first-child,td:first-child{text-align:left} td.none{text-align:center;color:#888}
 details summary{cursor:pointer;color:#555;font-size:12px}
+.rows{max-height:230px;overflow:auto}
 """
 
 

@@ -38,9 +38,12 @@ def _matplotlib() -> Any:
     return matplotlib, Figure
 
 
-def _figure(width: float = 7.5, height: float = 2.8) -> Any:
+def _figure(width: float = 7.5, height: float = 2.8, left: float = 0.125) -> Any:
+    """A figure with fixed margins (a constrained layout would draw every chart twice)."""
     _, figure_class = _matplotlib()
-    fig = figure_class(figsize=(width, height), dpi=100, layout="constrained")
+    fig = figure_class(figsize=(width, height), dpi=100)
+    bottom = min(0.45, 0.62 / height)
+    fig.subplots_adjust(left=left, right=0.98, top=1 - 0.32 / height, bottom=bottom)
     return fig, fig.add_subplot()
 
 
@@ -92,7 +95,7 @@ def line_chart(
         ys = [float("nan") if v is None else v for v in values]
         ax.plot(times, ys, marker="o", markersize=3, label=name, color=PALETTE[i % len(PALETTE)])
     if drawn:
-        ax.legend(frameon=False, fontsize=8, loc="upper left")
+        ax.legend(frameon=False, fontsize=8, loc="best")
         fig.autofmt_xdate()
     ax.set_title(title, loc="left", fontsize=10)
     return svg(fig)
@@ -147,7 +150,10 @@ def stacked_bars(
 
 def hbar_chart(title: str, labels: Sequence[str], values: Sequence[float], xlabel: str) -> str:
     """Horizontal bars, first label on top."""
-    fig, ax = _figure(height=max(1.6, 0.3 * len(labels) + 0.9))
+    longest = max((len(label[:40]) for label in labels), default=0)
+    fig, ax = _figure(
+        height=max(1.6, 0.3 * len(labels) + 0.9), left=min(0.4, 0.03 + 0.0095 * longest)
+    )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if not labels:
