@@ -195,3 +195,16 @@ def test_cli_json_and_fail_if_exit_codes(agent_store: str) -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("error:")
     missing = _cli("--tracking-uri", agent_store, "-e", "nope")
     assert missing.returncode == 1 and missing.stderr.startswith("error: no experiment 'nope'")
+
+
+@pytest.mark.slow
+def test_a_server_gives_the_same_figures_through_mlflows_client(mlflow_server: str) -> None:
+    experiment = f"agent-{os.getpid()}-{id(mlflow_server)}"  # the server is shared by the session
+    assert write(mlflow_server, experiment, AGENT_CALLS) == len(AGENT_CALLS)
+    for by in ("span", "user"):
+        summary = summarise(
+            Store(mlflow_server, experiment), since=SINCE, every="1h", by=by, until_ms=UNTIL
+        )
+        assert summary.source == "client"
+        assert _row(summary.total) == ("all", 7, 2, 400.0, 1000.0, 1000.0, 280, 0.28)
+        assert [_row(g) for g in summary.groups] == EXPECTED_GROUPS[by]
