@@ -151,18 +151,20 @@ def trace_id(number: int) -> str:
     return f"tr-{0xA000_0000_0000_0000_0000_0000_0000_0000 + number:032x}"
 
 
-def add_scores(uri: str, experiment: str, watched: Iterable[int] = range(1, 8)) -> None:
-    """Two evaluation runs and, on the ``watched`` traces, feedback as `evals.watch` writes it.
+def add_scores(uri: str, experiment: str) -> None:
+    """Two evaluation runs, and `evals.watch` scoring every trace of `AGENT_CALLS`.
 
     Run "baseline": exact_match/mean 0.5, faithfulness/mean 0.75; run "candidate" (later):
-    0.625 and 0.875. Watched trace n gets ``relevance`` = n / 10 and ``grounded`` = n is odd;
-    trace 1 also gets an evaluation run's ``relevance`` = 9.0 (no watch marker: not counted).
+    0.625 and 0.875. The watcher ("fixture") gives trace n ``relevance`` = n / 10 and
+    ``grounded`` = n is odd; trace 1 also gets an evaluation run's ``relevance`` = 9.0 (no
+    watch mark: reports must not count it).
     """
     from mlflow import MlflowClient
     from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
     from mlflow.tracing.client import TracingClient
 
-    from llmtrace.semconv import LLMTRACE_EVALUATION, LLMTRACE_WATCH
+    import evals
+    from llmtrace.semconv import LLMTRACE_EVALUATION
 
     client = MlflowClient(uri)
     exp_id = client.get_experiment_by_name(experiment).experiment_id
@@ -177,14 +179,21 @@ def add_scores(uri: str, experiment: str, watched: Iterable[int] = range(1, 8)) 
             client.log_metric(run.info.run_id, f"{metric}/mean", value)
             client.log_metric(run.info.run_id, f"{metric}/p50", 0.0)
         client.set_terminated(run.info.run_id)
-    tracing = TracingClient(uri)
+
+    @evals.metric(name="relevance")
+    def relevance(question: str) -> float:
+        return int(question.removeprefix("q")) / 10
+
+    @evals.metric(name="grounded")
+    def grounded(question: str) -> bool:
+        return int(question.removeprefix("q")) % 2 == 1
+
+    watched = evals.watch(
+        [relevance, grounded], experiment=experiment, tracking_uri=uri, name="fixture",
+        since="2026-11-29", max_traces=len(AGENT_CALLS), until=120, poll_s=0.05,
+    )  # fmt: skip
+    assert watched.traces_scored == len(AGENT_CALLS), watched
     source = AssessmentSource(source_type=AssessmentSourceType.CODE, source_id="evals.relevance")
-    for n in watched:
-        for name, value in (("relevance", n / 10), ("grounded", n % 2 == 1)):
-            feedback = Feedback(
-                name=name, value=value, source=source, metadata={LLMTRACE_WATCH: "fixture"}
-            )
-            tracing.log_assessment(trace_id(n), feedback)
-    tracing.log_assessment(
+    TracingClient(uri).log_assessment(
         trace_id(1), Feedback(name="relevance", value=9.0, source=source, metadata={"run": "x"})
     )
