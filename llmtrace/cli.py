@@ -329,7 +329,9 @@ def ui(
 def monitor(
     since: str = typer.Option("24h", "--since", help="Window: 30m, 24h, 7d or a date."),
     by: str = typer.Option("span", "--by", help="Group by span, model, tool, session or user."),
-    every: str = typer.Option(None, "--every", help="Bucket size: 15m, 1h, 1d (default: 1/24)."),
+    every: str = typer.Option(
+        None, "--every", help="Bucket size: 15m, 1h, 1d (default: round, at most 36 buckets)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     fail_if: str = typer.Option(
         None, "--fail-if", help='Exit 1 when this holds, e.g. "error_rate > 0.05 or p95_ms > 2000".'

@@ -40,6 +40,20 @@ def duration_ms(value: str, option: str = "--every") -> int:
     return got
 
 
+_NICE = [m * 60_000 for m in (1, 5, 15, 30, 60, 120, 180, 360, 720, 1440, 10080)]
+
+
+def nice_every(window_ms: int, most: int = 36) -> int:
+    """The shortest round bucket size (1m, 5m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d, 1w) that
+    cuts the window into at most ``most`` buckets.
+
+    Example:
+        >>> nice_every(24 * 3_600_000) // 60_000, nice_every(7 * 86_400_000) // 60_000
+        (60, 360)
+    """
+    return next((size for size in _NICE if window_ms / size <= most), _NICE[-1])
+
+
 def summarise(
     store: Store,
     *,
@@ -51,7 +65,7 @@ def summarise(
 ) -> Summary:
     """The `Summary` of the store's traces started since ``since``, bucketed by ``every``.
 
-    ``every`` defaults to a twenty-fourth of the window (at least a minute). ``use_sql`` forces
+    ``every`` defaults to `nice_every` of the window. ``use_sql`` forces
     (True) or forbids (False) the SQLite path; by default it is used whenever it can be.
     """
     if by not in GROUPINGS:
@@ -60,7 +74,7 @@ def summarise(
     start = since_ms(since, now=until / 1000)
     if start >= until:
         raise StoreError(f"--since {since!r} is not in the past")
-    every_ms = duration_ms(every) if every else max(60_000, (until - start) // 24)
+    every_ms = duration_ms(every) if every else nice_every(until - start)
     if (until - start) // every_ms > 2000:
         raise StoreError(f"--every {every!r} makes more than 2000 buckets; use a longer one")
     window = {"since_ms": start, "until_ms": until, "every_ms": every_ms, "by": by}
