@@ -23,6 +23,7 @@ from ._types import (
     Row,
     Score,
 )
+from ._watch import WatchResult, watch
 from .judge import (
     AnswerRelevancy,
     ContextPrecision,
@@ -54,6 +55,7 @@ __all__: list[str] = [
     "Row",
     "Score",
     "TaskCompletion",
+    "WatchResult",
     "agreement",
     "assert_scores",
     "criteria",
@@ -61,4 +63,5 @@ __all__: list[str] = [
     "load_rows",
     "metric",
     "metrics",
+    "watch",
 ]

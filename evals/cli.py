@@ -672,3 +672,62 @@ def agreement(
         typer.echo(json.dumps(report.to_json(), indent=2, default=str))
     else:
         _print_agreement(report, run_ref)
+@app.command("watch")
+def watch_command(
+    source: str = typer.Argument(
+        None, help="traces:EXPERIMENT whose new traces to score (default: the configured one)."
+    ),
+    metric: list[str] = RUN_METRICS,
+    judge: str = typer.Option(None, "--judge", help="Judge model for judge metrics."),
+    base_url: str = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint of the judge (default: OpenAI)."
+    ),
+    sample: float = typer.Option(1.0, "--sample", help="Share of traces to score, e.g. 0.1."),
+    filter_string: str = typer.Option(
+        None, "--filter", help="MLflow trace filter, e.g. \"status = 'OK'\"."
+    ),
+    budget_usd: float = typer.Option(None, "--budget-usd", min=0, help="Judge spend limit."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the judge cache."),
+    max_traces: int = typer.Option(None, "--max-traces", min=1, help="Stop after this many."),
+    until: str = typer.Option(None, "--until", help="Stop at: 30m, 8h from now, or an ISO time."),
+    since: str = typer.Option(
+        None, "--since", help="First start only: also score traces since 1h, 1d or a date."
+    ),
+    poll: float = typer.Option(2.0, "--poll", min=0.05, help="Seconds between searches."),
+    name: str = typer.Option(None, "--name", help="Watcher name (its checkpoint and mark)."),
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Score new traces as they are stored, as feedback on each (Ctrl-C or SIGTERM to stop)."""
+    experiment = None
+    if source is not None:
+        if not source.startswith("traces:"):
+            raise _usage_error(f"{source!r}: write traces:EXPERIMENT (or nothing)")
+        experiment = source[len("traces:") :] or None
+    with _one_line_errors():
+        chosen = resolve_metrics(metric)
+        if judge is None and any(m.needs_judge for m in chosen):
+            names = ", ".join(m.name for m in chosen if m.needs_judge)
+            raise ValueError(f"judge metric(s) {names}: add --judge MODEL (and --base-url URL)")
+    with _one_line_errors():
+        import llmtrace
+
+        from ._watch import watch
+
+        if tracking_uri is not None:
+            llmtrace.configure(tracking_uri=tracking_uri)
+        the_judge = None
+        if judge is not None:
+            from .judge import OpenAIJudge
+
+            the_judge = OpenAIJudge(judge, base_url=base_url)
+        typer.echo("watching for new traces (Ctrl-C to stop)", err=True)
+        result = watch(
+            chosen, experiment=experiment, judge=the_judge, sample=sample,
+            filter_string=filter_string, budget_usd=budget_usd, cache=not no_cache,
+            max_traces=max_traces, until=until, since=since, poll_s=poll, name=name,
+        )  # fmt: skip
+        llmtrace.flush()
+    typer.echo(
+        f"{result.name}: scored {result.traces_scored} traces ({result.scores_written} scores, "
+        f"{result.errors} errors, {result.sampled_out} sampled out); stopped: {result.stopped}"
+    )

@@ -101,6 +101,9 @@ LLMTRACE_JUDGE_PROMPT_ID = "llmtrace.judge.prompt_id"
 LLMTRACE_JUDGE_PROMPT_VERSION = "llmtrace.judge.prompt_version"
 LLMTRACE_JUDGE_ATTEMPTS = "llmtrace.judge.attempts"
 LLMTRACE_JUDGE_RETRIES = "llmtrace.judge.retries"
+#: Metadata key of the feedback `evals.watch` writes (value: the watcher's name), so reports
+#: can tell continuously scored traces from evaluation runs.
+LLMTRACE_WATCH = "llmtrace.watch"
 
 # --- OpenInference (Arize Phoenix and the instrumentors that follow it) ---
 # llmtrace writes these next to MLflow's keys so any OTel backend understands its spans, and

@@ -325,6 +325,66 @@ def ui(
         serve(store, host=host, port=port, workers=workers, timeout=timeout, echo=typer.echo)
 
 
+@app.command()
+def monitor(
+    since: str = typer.Option("24h", "--since", help="Window: 30m, 24h, 7d or a date."),
+    by: str = typer.Option("span", "--by", help="Group by span, model, tool, session or user."),
+    every: str = typer.Option(
+        None, "--every", help="Bucket size: 15m, 1h, 1d (default: round, at most 36 buckets)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    fail_if: str = typer.Option(
+        None, "--fail-if", help='Exit 1 when this holds, e.g. "error_rate > 0.05 or p95_ms > 2000".'
+    ),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Traces, errors, latency p50/p95/p99, tokens and cost over time and per group, worst first."""
+    from .views._monitor import render, summarise
+    from .views._monitor_check import ConditionError, parse_condition
+
+    condition = None
+    if fail_if is not None:
+        try:
+            condition = parse_condition(fail_if)
+        except ConditionError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    with _one_line_errors():
+        summary = summarise(_store(tracking_uri, experiment), since=since, every=every, by=by)
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        console.print(render(summary, console.width))
+    if condition is not None:
+        from .views._monitor_figures import METRICS
+
+        held, why = condition.holds({m: summary.total.value(m) for m in METRICS})
+        if held:
+            typer.echo(f"fail-if holds: {why}", err=True)
+            raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    html: str = typer.Option(..., "--html", help="Write the report (one offline HTML file) here."),
+    since: str = typer.Option("7d", "--since", help="Window: 24h, 7d, 30d or a date."),
+    every: str = typer.Option(None, "--every", help="Bucket size of the time charts: 1h, 6h, 1d."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Charts (with their tables) of latency, errors, tokens, cost, spans, users and scores."""
+    from .views._report import report_html
+
+    with _one_line_errors():
+        page = report_html(_store(tracking_uri, experiment), since=since, every=every)
+        Path(html).write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {html}")
+
+
 def main() -> None:
     """Entry point of the ``llmtrace`` console script."""
     sys.exit(app())
