@@ -108,7 +108,7 @@ def _check_text(value: Any, what: str, where: str, *, optional: bool) -> str | N
     return value
 
 
-def _record(kind: str, where: str, fields: Mapping[str, Any]) -> _Record:
+def record(kind: str, where: str, fields: Mapping[str, Any]) -> _Record:
     unknown = set(fields) - _FIELDS
     if kind == "expectation" and fields.get("rationale") is not None:
         unknown.add("rationale")
@@ -133,9 +133,9 @@ def _record(kind: str, where: str, fields: Mapping[str, Any]) -> _Record:
     )
 
 
-def _not_found(trace_id: str) -> TraceNotFoundError:
+def _not_found(trace_id: str, uri: str) -> TraceNotFoundError:
     return TraceNotFoundError(
-        f"no trace {trace_id!r} in {_runtime.current_config().tracking_uri}; "
+        f"no trace {trace_id!r} in {uri}; "
         "list ids with `llmtrace traces list` or llmtrace.search_traces()"
     )
 
@@ -153,38 +153,40 @@ def _write_one_by_one(uri: str, records: list[_Record]) -> list[Any]:
 
     client = TracingClient(uri)
     spans_of: dict[str, set[str] | None] = {}
-    for record in records:
-        wants_spans = record.span_id is not None
-        known = spans_of.get(record.trace_id, ...)
+    for item in records:
+        wants_spans = item.span_id is not None
+        known = spans_of.get(item.trace_id, ...)
         if known is ... or (wants_spans and known is None):
             try:
                 if wants_spans:
-                    trace = client.get_trace(record.trace_id)
-                    spans_of[record.trace_id] = {s.span_id for s in trace.data.spans}
+                    trace = client.get_trace(item.trace_id)
+                    spans_of[item.trace_id] = {s.span_id for s in trace.data.spans}
                 else:
-                    client.get_trace_info(record.trace_id)
-                    spans_of[record.trace_id] = None
+                    client.get_trace_info(item.trace_id)
+                    spans_of[item.trace_id] = None
             except MlflowException as exc:
                 if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                    raise _not_found(record.trace_id) from None
+                    raise _not_found(item.trace_id, uri) from None
                 raise
-        found = spans_of[record.trace_id]
-        if record.span_id is not None and found is not None and record.span_id not in found:
-            raise _no_span(record.trace_id, record.span_id)
+        found = spans_of[item.trace_id]
+        if item.span_id is not None and found is not None and item.span_id not in found:
+            raise _no_span(item.trace_id, item.span_id)
     workers = 8 if uri.startswith(("http://", "https://")) and len(records) > 1 else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda r: client.log_assessment(r.trace_id, r.entity()), records))
 
 
-def _write(records: list[_Record]) -> list[Any]:
-    _runtime.flush()  # a trace made a moment ago is in the store before we look for it
-    uri = _runtime.current_config().tracking_uri
+def write(records: list[_Record], tracking_uri: str | None = None) -> list[Any]:
+    """Store checked records in ``tracking_uri`` (default: the configured store, flushed first)."""
+    if tracking_uri is None:
+        _runtime.flush()  # a trace made a moment ago is in the store before we look for it
+    uri = tracking_uri or _runtime.current_config().tracking_uri
     store = _assessment_sql.store_for(uri)
     if store is not None and _assessment_sql.supported(store):
         written, missing = _assessment_sql.write(store, [r.entity() for r in records])
         if missing is not None:
             trace_id, span_id = missing
-            raise _no_span(trace_id, span_id) if span_id else _not_found(trace_id)
+            raise _no_span(trace_id, span_id) if span_id else _not_found(trace_id, uri)
         return written
     return _write_one_by_one(uri, records)
 
@@ -220,7 +222,7 @@ def log_feedback(
     """
     fields = {"trace_id": trace_id, "name": name, "value": value, "rationale": rationale}
     fields |= {"source": source, "source_id": source_id, "span_id": span_id}
-    return _write([_record("feedback", "log_feedback", fields)])[0]
+    return write([record("feedback", "log_feedback", fields)])[0]
 
 
 def log_expectation(
@@ -248,7 +250,7 @@ def log_expectation(
     """
     fields = {"trace_id": trace_id, "name": name, "value": value}
     fields |= {"source": source, "source_id": source_id, "span_id": span_id}
-    return _write([_record("expectation", "log_expectation", fields)])[0]
+    return write([record("expectation", "log_expectation", fields)])[0]
 
 
 def _many(kind: str, records: Iterable[Mapping[str, Any]]) -> list[Any]:
@@ -257,8 +259,8 @@ def _many(kind: str, records: Iterable[Mapping[str, Any]]) -> list[Any]:
         where = f"log_{kind}_many: record {i}"
         if not isinstance(fields, Mapping):
             raise _fail(where, f"is a {type(fields).__name__}; give a dict of {sorted(_FIELDS)}")
-        checked.append(_record(kind, where, fields))
-    return _write(checked) if checked else []
+        checked.append(record(kind, where, fields))
+    return write(checked) if checked else []
 
 
 def log_feedback_many(records: Iterable[Mapping[str, Any]]) -> list[Any]:

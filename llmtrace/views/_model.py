@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import _semconv as sc
 from ..tracing._serialize import as_text
+from ._assessments import AssessmentView
 from ._messages import (
     Message,
     _flattened_messages,
@@ -100,6 +101,7 @@ class TraceView:
     span_count: int = 0
     request_preview: str | None = None
     response_preview: str | None = None
+    assessments: list[AssessmentView] = field(default_factory=list)
 
     @property
     def start_ns(self) -> int:
@@ -234,6 +236,34 @@ def _cost(info: Any) -> float | None:
     return None
 
 
+def assessments_of(info: Any) -> list[AssessmentView]:
+    """The valid feedback and expectations of an MLflow ``TraceInfo`` (overridden ones left out).
+
+    Example:
+        >>> [(a.name, a.value) for a in assessments_of(trace.info)]
+        [('helpful', False)]
+    """
+    found = []
+    for a in getattr(info, "assessments", None) or []:
+        if a.valid is False or (a.feedback is None and a.expectation is None):
+            continue
+        error = a.feedback.error if a.feedback is not None else None
+        found.append(
+            AssessmentView(
+                kind="feedback" if a.feedback is not None else "expectation",
+                name=a.name,
+                value=a.value,
+                source_type=str(getattr(a.source, "source_type", "") or ""),
+                source_id=getattr(a.source, "source_id", None),
+                rationale=a.rationale,
+                span_id=a.span_id,
+                error=None if error is None else str(error.error_message or error.error_code),
+                created_ms=a.create_time_ms,
+            )
+        )
+    return found
+
+
 def trace_summary(info: Any) -> TraceView:
     """A `TraceView` with only the trace-level fields of an MLflow ``TraceInfo`` (no spans).
 
@@ -256,6 +286,7 @@ def trace_summary(info: Any) -> TraceView:
         cost=_cost(info),
         request_preview=info.request_preview,
         response_preview=info.response_preview,
+        assessments=assessments_of(info),
     )
 
 
