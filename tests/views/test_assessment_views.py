@@ -64,7 +64,7 @@ def test_cli_feedback_is_stored_as_mlflow_assessments(turns: tuple[str, list[str
     ("args", "message"),
     [
         (["tr-" + "0" * 32, "helpful", "true"], "error: no trace 'tr-0000"),
-        (["{id}", "helpful", "true", "--source", "robot"], "error: traces feedback: source 'robot'"),
+        (["{id}", "helpful", "true", "--source", "robot"], "traces feedback: source 'robot'"),
         (["{id}", " ", "true"], "error: traces feedback: name must be a non-empty text"),
         (["{id}", "helpful", "true", "--span-id", "ffff"], "has no span 'ffff'"),
     ],
