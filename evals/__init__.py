@@ -6,7 +6,7 @@ Example:
     >>> print(result.summary())
 """
 
-from . import metrics
+from . import datasets, metrics
 from ._custom import metric
 from ._data import load_rows
 from ._evaluate import evaluate
@@ -50,6 +50,7 @@ __all__: list[str] = [
     "Score",
     "TaskCompletion",
     "criteria",
+    "datasets",
     "evaluate",
     "load_rows",
     "metric",
