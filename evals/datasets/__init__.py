@@ -132,7 +132,12 @@ def from_traces(
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``dataset:NAME@2`` (or ``NAME@2``, ``NAME``) → ``("NAME", 2)`` (version None: newest)."""
+    """``dataset:NAME@2`` (or ``NAME@2``, ``NAME``) → ``("NAME", 2)`` (version None: newest).
+
+    Example:
+        >>> evals.datasets.parse_ref("dataset:qa@2")
+        ('qa', 2)
+    """
     match = _REF.match(ref.strip()) if isinstance(ref, str) else None
     if match is None:
         raise ValueError(f"dataset {ref!r}: write dataset:NAME or dataset:NAME@VERSION")
