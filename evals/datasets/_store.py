@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _bulk
 from ._records import canonical_order
 
 logger = logging.getLogger("evals")
@@ -127,7 +128,15 @@ def _mlflow_save(
         name=name, experiment_id=[experiment_id] if experiment_id else None, tags=tags
     )
     if records:
-        _store(uri).upsert_dataset_records(dataset_id=made.dataset_id, records=records)
+        store = _store(uri)
+        done = False
+        if _bulk.supported(store):
+            try:
+                done = _bulk.insert_new(store, str(made.dataset_id), records)
+            except Exception as exc:  # e.g. two records with the same inputs after all
+                logger.debug("bulk insert refused (%s); using upsert_dataset_records", exc)
+        if not done:
+            store.upsert_dataset_records(dataset_id=made.dataset_id, records=records)
     return str(made.dataset_id)
 
 
