@@ -5,6 +5,7 @@ Run from the repository root (loopback only; nothing leaves the machine)::
     python benchmarks/bench_evals.py                    # full run (~10 min: MLflow is slow)
     python benchmarks/bench_evals.py --quick            # smoke run
     python benchmarks/bench_evals.py --json out.json    # also write the results
+    python benchmarks/bench_evals.py --feedback         # feedback + datasets, 1,000 traces
 
 (a) Deterministic metrics, MLflow logging included. ``evals.evaluate`` scores ``--rows``
     (10,000) rows with exact match, token F1 and ROUGE-L and logs the run to a fresh SQLite
@@ -424,6 +425,10 @@ def main() -> None:
     parser.add_argument("--skip-mlflow-default", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument(
+        "--feedback", action="store_true", help="only feedback + datasets (bench_feedback.py)"
+    )
+    parser.add_argument("--feedback-traces", type=int, default=1000)
     parser.add_argument("--only", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -434,6 +439,12 @@ def main() -> None:
         return child(args)
     if args.quick:
         args.rows, args.mlflow_rows, args.judge_rows = 1000, 40, 100
+    if args.feedback:  # feedback logging and dataset building: benchmarks/bench_feedback.py
+        feedback = [sys.executable, str(Path(__file__).with_name("bench_feedback.py"))]
+        feedback += ["--traces", str(args.feedback_traces)]
+        feedback += ["--json", args.json] if args.json else []
+        subprocess.run(feedback, env={**os.environ, **CHILD_ENV}, check=True)
+        return None
 
     print(f"bench_evals: load average {load()} on {os.cpu_count()} CPUs", flush=True)
     results: dict[str, Any] = {

@@ -6,7 +6,7 @@ Example:
     >>> print(result.summary())
 """
 
-from . import metrics
+from . import datasets, metrics
 from ._agreement import AgreementReport, Disagreement, MetricAgreement, agreement
 from ._assert import assert_scores
 from ._custom import metric
@@ -59,6 +59,7 @@ __all__: list[str] = [
     "agreement",
     "assert_scores",
     "criteria",
+    "datasets",
     "evaluate",
     "load_rows",
     "metric",

@@ -48,7 +48,10 @@ def evaluate(
     Args:
         data: a pandas DataFrame, a list of dicts, a ``.jsonl``/``.json``/``.csv`` path, or
             traces (``llmtrace.search_traces(...)``, ``mlflow.search_traces(...)``, a list of
-            MLflow ``Trace`` objects). Column names and aliases: see `evals.load_rows`.
+            MLflow ``Trace`` objects), or ``"dataset:NAME"`` / ``"dataset:NAME@VERSION"`` (a
+            dataset saved by `evals.datasets.from_traces`; the run records its name, version
+            and digest as params ``dataset.name``, ``dataset.version``,
+            ``dataset.version_digest``). Column names and aliases: see `evals.load_rows`.
         metrics: `Metric` objects, or metric factories taken uncalled (``metrics.token_f1``).
         predict: your app: called for each row with its ``inputs`` dict as keyword arguments
             (or its question), traced with llmtrace; its return value becomes the answer and
@@ -98,6 +101,14 @@ def evaluate(
 
     config = llmtrace.current_config()
     tracking_uri = config.tracking_uri
+    source: dict[str, Any] = {}
+    if isinstance(data, str) and data.startswith("dataset:"):
+        from . import datasets
+
+        saved = datasets.load(data, experiment=experiment)
+        data = saved.rows()
+        source = {"dataset.name": saved.name, "dataset.version": saved.version}
+        source |= {"dataset.version_digest": saved.digest, "dataset.id": saved.dataset_id}
     rows = _data.load_rows(data)
     needed = {name for m in chosen for name in _requires(m)}
     _data.attach_traces(rows, needed, tracking_uri)
@@ -143,6 +154,7 @@ def evaluate(
                 "cache": cache,
                 "budget_usd": budget_usd,
                 "predict": getattr(predict, "__name__", None) if predict else None,
+                **source,
             }
             try:
                 _logging.log_run(tracking_uri, run_id, chosen, result, judge, settings, digest)

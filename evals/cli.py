@@ -314,7 +314,9 @@ def _print_run(result: EvaluationResult, gates: list[Gate], tracking_uri: str) -
 @app.command("run")
 def run(
     data: str = typer.Argument(
-        ..., help="A .jsonl/.json/.csv file, or traces:EXPERIMENT (traces: the default one)."
+        ...,
+        help="A .jsonl/.json/.csv file, traces:EXPERIMENT (traces: the default one), or "
+        "dataset:NAME[@VERSION] (from evals.datasets.from_traces).",
     ),
     metric: list[str] = RUN_METRICS,
     judge: str = typer.Option(None, "--judge", help="Judge model for judge metrics."),

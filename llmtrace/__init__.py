@@ -12,6 +12,7 @@ Example:
 from ._config import Config
 from ._configure import configure
 from ._errors import (
+    AssessmentError,
     ConfigurationError,
     InvalidValueError,
     LLMTraceError,
@@ -38,6 +39,12 @@ from .tracking._artifacts import (
     log_figure,
     log_table,
 )
+from .tracking._assessments import (
+    log_expectation,
+    log_expectation_many,
+    log_feedback,
+    log_feedback_many,
+)
 from .tracking._models import autolog, load_model, log_model, register_model
 from .tracking._read import get_trace, search_traces
 from .tracking._tracking import (
@@ -62,6 +69,7 @@ from .views import show
 __version__ = "0.1.0"
 
 __all__ = [
+    "AssessmentError",
     "Config",
     "ConfigurationError",
     "ContextThreadPoolExecutor",
@@ -97,6 +105,10 @@ __all__ = [
     "log_artifact",
     "log_artifacts",
     "log_dict",
+    "log_expectation",
+    "log_expectation_many",
+    "log_feedback",
+    "log_feedback_many",
     "log_figure",
     "log_metric",
     "log_metrics",

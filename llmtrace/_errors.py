@@ -22,6 +22,17 @@ class TraceNotFoundError(LLMTraceError, LookupError):
     """`get_trace()` was given an id that the store does not hold."""
 
 
+class AssessmentError(LLMTraceError, ValueError):
+    """Feedback or an expectation that cannot be stored: empty name, a value of the wrong type.
+
+    Example:
+        >>> try:
+        ...     llmtrace.log_feedback(trace_id, "helpful", {"a": 1})
+        ... except llmtrace.AssessmentError as exc:
+        ...     print(exc)
+    """
+
+
 class TrackingError(LLMTraceError):
     """A tracking call (run, param, metric, artifact, model, registry) was refused by MLflow.
 

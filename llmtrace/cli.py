@@ -48,6 +48,10 @@ EXPERIMENT = typer.Option(
     None, "--experiment", "-e", help="Experiment name (default: $LLMTRACE_EXPERIMENT, Default)."
 )
 
+FEEDBACK = typer.Option(
+    None, "--feedback", help="Has this feedback: NAME=VALUE, NAME>=4 or NAME (repeatable)."
+)
+
 
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
@@ -110,25 +114,29 @@ def traces_list(
     filter_string: str = typer.Option(
         None, "--filter", help='MLflow trace filter, e.g. "execution_time_ms > 1000".'
     ),
+    feedback: list[str] = FEEDBACK,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many traces."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     experiment: str = EXPERIMENT,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """List the newest traces: id, name, status, start, duration, tokens, cost, session."""
+    from .views._assessments import feedback_filter
     from .views._model import trace_summary
     from .views._store import build_filter
     from .views._tables import trace_json, traces_table
 
     with _one_line_errors():
         store = _store(tracking_uri, experiment)
+        clauses = [filter_string] if filter_string else []
+        clauses += [feedback_filter(spec) for spec in feedback or []]
         where = build_filter(
             session=session,
             user=user,
             status=status,
             since=since,
             name=name,
-            extra=filter_string,
+            extra=" AND ".join(clauses) or None,
         )
         views = [trace_summary(t.info) for t in store.search(where, max_results=limit)]
     if as_json:
@@ -156,6 +164,7 @@ def traces_show(
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """The span tree: kind, duration, timing bar, tokens, cost, errors, messages, documents."""
+    from .views._assessments import assessment_lines
     from .views._model import build
     from .views._terminal import TreeOptions, tree_lines
 
@@ -169,7 +178,45 @@ def traces_show(
             names = ", ".join(sorted({n.name for n in view.nodes()}))
             raise LLMTraceError(f"no span {span!r} in {trace_id}; spans: {names}")
         lines = tree_lines(view, _width(), options)
+        lines += assessment_lines(view.assessments, _width())
     _print(lines)
+
+
+@traces_app.command("feedback")
+def traces_feedback(
+    trace_id: str = typer.Argument(..., help="The trace id (tr-...)."),
+    name: str = typer.Argument(..., help="What is judged, e.g. helpful."),
+    value: str = typer.Argument(..., help="true/false, a number, or a text (a category)."),
+    rationale: str = typer.Option(None, "--rationale", "-r", help="Why, in words."),
+    source: str = typer.Option("human", "--source", help="human, code or llm_judge."),
+    source_id: str = typer.Option(None, "--source-id", help="Who gave it (default: $USER)."),
+    span_id: str = typer.Option(None, "--span-id", help="The span it is about."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Attach feedback to a trace (an MLflow assessment: the MLflow UI shows it too)."""
+    from .tracking import _assessments
+    from .views._assessments import parse_value
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        store.check()
+        fields = {"trace_id": trace_id, "name": name, "value": parse_value(value)}
+        fields |= {"rationale": rationale, "source": source, "span_id": span_id}
+        fields["source_id"] = source_id or _user()
+        (stored,) = _assessments.write(
+            [_assessments.record("feedback", "traces feedback", fields)], store.tracking_uri
+        )
+    typer.echo(f"logged feedback {name} = {json.dumps(stored.value)} on {trace_id}")
+
+
+def _user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
 
 
 @traces_app.command("export")

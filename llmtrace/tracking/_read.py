@@ -7,6 +7,8 @@ from typing import Any
 from .. import _runtime
 from .._errors import TraceNotFoundError
 
+_PAGE = 500  # the most traces an MLflow server returns per search request
+
 
 def _client() -> Any:
     from mlflow.tracking import MlflowClient
@@ -90,14 +92,21 @@ def search_traces(
         raise LLMTraceError(f"return_type must be 'list' or 'pandas', got {return_type!r}")
     if flush:
         _runtime.flush()
-    traces = list(
-        _client().search_traces(  # our store, without touching MLflow's global tracking URI
-            locations=_experiment_ids(experiment),
+    client, locations = _client(), _experiment_ids(experiment)
+    traces: list[Any] = []
+    token = None
+    while len(traces) < max_results:  # an MLflow server answers at most 500 traces a page
+        page = client.search_traces(  # our store, without touching MLflow's global tracking URI
+            locations=locations,
             filter_string=filter_string,
-            max_results=max_results,
+            max_results=min(_PAGE, max_results - len(traces)),
             order_by=order_by or ["timestamp_ms DESC"],
+            page_token=token,
         )
-    )
+        traces.extend(page)
+        token = getattr(page, "token", None)
+        if not token or not page:
+            break
     if return_type == "list":
         return traces
     from mlflow.tracing.utils.search import traces_to_df

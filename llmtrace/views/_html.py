@@ -11,6 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from . import _format as fmt
+from ._assessments import assessments_html
 from ._model import Node, TraceView, pretty
 
 CSS = """
@@ -229,6 +230,7 @@ def html_fragment(view: TraceView) -> str:
             'timeline</span><span class="num">tokens</span><span class="num">cost</span>'
             '<span class="status">status</span></div>',
             f'<div class="tree">{_tree(view)}</div>',
+            assessments_html(view.assessments),
             "</div>",
         ]
     )

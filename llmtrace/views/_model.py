@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import _semconv as sc
 from ..tracing._serialize import as_text
+from ._assessments import AssessmentView
 from ._messages import (
     Message,
     _flattened_messages,
@@ -81,33 +82,6 @@ class Node:
     def count(self) -> int:
         """How many spans this subtree holds (itself included)."""
         return sum(1 for _ in self.walk())
-
-
-@dataclass
-class AssessmentView:
-    """One assessment logged on a trace: a feedback (a judgement) or an expectation (a label).
-
-    ``value`` is the logged value as MLflow returns it (bool, number, string, list, dict);
-    ``error_code``/``error_message`` are set when a feedback records a failed judgement;
-    ``valid`` is False once another assessment ``overrides`` it.
-    """
-
-    assessment_id: str | None
-    name: str
-    kind: str
-    value: Any
-    source_type: str
-    source_id: str | None = None
-    rationale: str | None = None
-    span_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    metadata: dict[str, Any] | None = None
-    create_time_ms: int | None = None
-    last_update_time_ms: int | None = None
-    overrides: str | None = None
-    valid: bool | None = None
-    run_id: str | None = None
 
 
 @dataclass

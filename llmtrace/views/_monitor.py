@@ -92,7 +92,7 @@ def summarise(
                 raise StoreError(f"{path}: not a SQLite store of a checked MLflow schema")
     from . import _monitor_client
 
-    found = _monitor_client.aggregate(store, **window)
+    found = _monitor_client.aggregate(store.through_mlflow(), **window)
     return _summary(store, experiment, window, "client", found)
 
 

@@ -88,6 +88,7 @@ def collect(
                 exp_id = _monitor_sql.experiment_id(conn, over_time.experiment, store.tracking_uri)
                 extras = sql_extras(conn, exp_id, **window)
     if extras is None:
+        store = store.through_mlflow()
         traces = store.search(
             f"timestamp_ms >= {window['since_ms']} AND timestamp_ms < {until}",
             max_results=10_000_000,

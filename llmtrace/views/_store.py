@@ -55,6 +55,15 @@ class Store:
         self._fast = fast
         self._reader: Any = None
 
+    def through_mlflow(self) -> Store:
+        """The same store and experiment read through MLflow's client only (no direct read).
+
+        Example:
+            >>> Store("sqlite:///mlflow.db", "chatbot").through_mlflow().reader() is None
+            True
+        """
+        return Store(self.tracking_uri, self.experiment, fast=False)
+
     def reader(self) -> SqliteReader | None:
         """The direct SQLite reader when it applies to this store (after `check`), else None."""
         if not self._fast:

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Sequence
 
 from . import _format as fmt
+from ._assessments import turn_lines
 from ._lines import Line
 from ._model import TraceView, reply_text, user_text
 
@@ -84,4 +85,5 @@ def transcript_lines(session: str, views: Sequence[TraceView], width: int) -> li
         for node in view.errors:
             text = f"✗ {node.name}: {node.error}"
             lines.append([("  ", ""), (fmt.clip(fmt.one_line(text), width - 2), "red")])
+        lines.extend(turn_lines(view.assessments, width))
     return lines

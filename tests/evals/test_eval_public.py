@@ -16,7 +16,7 @@ def test_all_lists_every_public_name() -> None:
         for name, value in vars(evals).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(evals.__all__) - {"metrics"}
+    assert public == set(evals.__all__) - {"datasets", "metrics"}  # the two subpackages
     assert evals.__all__ == sorted(evals.__all__)
     assert metrics.__all__ == sorted(metrics.__all__)
     assert {n for n in vars(metrics) if not n.startswith("_")} - set(metrics.__all__) <= {
@@ -39,3 +39,9 @@ def test_import_is_light() -> None:
         "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_datasets_subpackage_surface() -> None:
+    assert evals.datasets.__all__ == sorted(evals.datasets.__all__)
+    for name in evals.datasets.__all__:
+        assert "Example" in (getattr(evals.datasets, name).__doc__ or ""), name

@@ -31,3 +31,15 @@ def test_get_trace_of_an_unknown_id_is_a_clear_error(sqlite_uri: str) -> None:
         with pytest.raises(llmtrace.TraceNotFoundError, match="no trace") as caught:
             llmtrace.get_trace(bad)
         assert "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_search_traces_pages_past_the_servers_500_limit(mlflow_server: str) -> None:
+    """An MLflow server refuses max_results > 500 per request: llmtrace asks page by page."""
+    llmtrace.configure(tracking_uri=mlflow_server, experiment="paging", schedule_delay_ms=20)
+    for i in range(503):
+        with llmtrace.span(f"t{i}"):
+            pass
+    found = llmtrace.search_traces(max_results=1000)
+    assert len(found) == 503 and len({t.info.trace_id for t in found}) == 503
+    assert len(llmtrace.search_traces(max_results=501)) == 501
