@@ -192,7 +192,7 @@ def check_rag_eval(folder: Path, out: str) -> None:
         assert run.info.run_id in printed and "mlflow ui" in printed
         params, values = run.data.params, run.data.metrics
         names = params["metrics"].split(",")
-        assert names[:2] == ["token_f1", "rougeL"]
+        assert names[:2] == ["token_f1", "rouge_l"]
         assert {"faithfulness", "answer_relevancy", "context_precision", "grounded"} <= set(names)
         assert params["judge.model"] == "local-stand-in"
         assert params["judge.prompt_version.faithfulness"] == "1"

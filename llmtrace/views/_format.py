@@ -51,6 +51,11 @@ def timestamp(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
 
 
+def short_timestamp(ms: int) -> str:
+    """Milliseconds since the epoch as ``01-02 03:04:05`` (UTC, no year: for narrow tables)."""
+    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
 def one_line(text: str) -> str:
     """Collapse newlines and runs of spaces so a value fits one line."""
     return " ".join(text.split())
