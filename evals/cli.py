@@ -31,6 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ._table import fmt as _fmt
+from ._table import short as _short
+from ._table import table as _table
+
 if TYPE_CHECKING:
     from ._compare import Comparison, RunTable
     from ._result import EvaluationResult
@@ -242,36 +246,10 @@ def _load_data(data: str, limit: int) -> Any:
     return found
 
 
-def _fmt(value: Any, digits: int = 3, sign: str = "") -> str:
-    """A number for a table: ``digits`` decimals, or significant digits when it is tiny."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if value != 0 and abs(value) < 10 ** (1 - digits):  # e.g. latencies in seconds
-            return f"{value:{sign}.{digits - 1}g}"
-        return f"{value:{sign}.{digits}f}"
-    return str(value)
-
-
 def _console() -> Any:
     from rich.console import Console
 
     return Console(highlight=False)
-
-
-def _table(title: str, tight: bool = False) -> Any:
-    """A borderless table; ``tight``: one space between columns instead of two."""
-    from rich import box
-    from rich.table import Table
-
-    return Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 0) if tight else (0, 1),
-        collapse_padding=True,
-        pad_edge=False,
-    )
 
 
 def _print_run(
@@ -280,29 +258,17 @@ def _print_run(
     by_metric: dict[str, list[Gate]] = {}
     for gate in gates:
         by_metric.setdefault(gate.metric, []).append(gate)
-    table = _table(f"Evaluation of {len(result.table)} rows (pass: share >= thr; err: unscored)")
-    for column in ("metric", "mean", "p50", "pass", "thr", "n", "err", "gate"):
-        table.add_column(
-            column,
-            justify="left" if column in ("metric", "gate") else "right",
-            no_wrap=column == "metric",
-        )
-    for name, agg in result.aggregates.items():
-        checks = [
+    from ._table import summary_table
+
+    checks = {
+        name: [
             f"{'ok' if g.passed(result) else 'FAIL'} {'' if g.stat == 'mean' else g.stat}"
             f">={g.minimum:g}"
-            for g in by_metric.get(name, [])
+            for g in metric_gates
         ]
-        table.add_row(
-            _short(name, 60),
-            _fmt(agg["mean"]),
-            _fmt(agg["p50"]),
-            _fmt(agg["pass_rate"]),
-            _fmt(agg["threshold"]),
-            str(agg["n_scored"]),
-            str(agg["n_errors"]),
-            ", ".join(checks),
-        )
+        for name, metric_gates in by_metric.items()
+    }
+    table = summary_table(result, checks)
     console = _console()
     console.print(table)
     usage = result.judge_usage
@@ -491,14 +457,6 @@ _VERDICTS = {
     "no significant change": "n.s.",
     "n/a": "n/a",
 }
-
-
-def _short(text: str, width: int = 40) -> str:
-    """One line of at most ``width`` characters, escaped for rich markup (data, not markup)."""
-    from rich.markup import escape
-
-    text = " ".join(text.split())
-    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def _print_comparison(comparison: Comparison, alpha: float) -> None:

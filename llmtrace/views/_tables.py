@@ -162,7 +162,7 @@ def trace_row(view: TraceView, short_times: bool = False) -> list[tuple[str, str
         (view.name, "bold"),
         (view.status, _status_style(view.status)),
         (stamp(view.start_ms), ""),
-        (fmt.duration(view.duration_ms), ""),
+        (fmt.whole_ms(view.duration_ms), ""),  # what the store keeps: whole milliseconds
         (fmt.tokens(view.tokens), ""),
         (fmt.cost(view.cost), ""),
         (view.session or "", ""),
