@@ -59,7 +59,7 @@ def lookup_order(order_id: str) -> dict[str, Any]:
     return ORDERS.get(order_id.upper(), {"error": f"no order {order_id}"})
 
 
-@llmtrace.trace(kind="AGENT")
+@llmtrace.trace(kind="AGENT", exclude_inputs=("client",))  # the client is no input
 def reply(client: OpenAI, history: list[dict[str, Any]], text: str, stream: bool = False) -> str:
     """Answer one user turn, calling the tool as often as the model asks."""
     history.append({"role": "user", "content": text})

@@ -185,6 +185,9 @@ def check_chatbot(folder: Path, out: str) -> None:
         assert span_types(t) == ["AGENT", "LLM", "LLM", "TOOL"]
         assert t.info.token_usage["total_tokens"] > 0
         assert t.info.trace_id in out
+        root = next(s for s in t.data.spans if s.parent_id is None)
+        assert "client" not in root.inputs and "object at 0x" not in str(root.inputs)
+        assert "text" in root.inputs  # what the user said is what the root shows first
         llm = [s for s in t.data.spans if s.span_type == "LLM"]
         assert all(s.attributes["mlflow.chat.tools"] for s in llm)
         assert llm[0].attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]

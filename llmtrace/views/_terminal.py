@@ -235,6 +235,8 @@ def _details(node: Node, prefix: str, opts: TreeOptions, full: bool, width: int)
             )
         out.append([(prefix, "dim"), (" · ".join(facts), "dim")])
     if node.input_messages is not None or node.output_messages is not None:
+        if node.input_messages is None and node.has_inputs:  # a reply to inputs, not messages
+            out.extend(_text_lines(prefix, "in:  ", show(node.inputs), full, width))
         messages = list(node.input_messages or [])
         if not full and len(messages) > opts.messages:
             hidden = len(messages) - opts.messages

@@ -7,6 +7,8 @@ session ids may be shortened. At 120 the same commands print one line per row.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import llmtrace
@@ -102,7 +104,7 @@ def test_traces_show_tree_fits_80_columns(known: Known, wide: str) -> None:
     for experiment, trace in ((known.experiment, known.first), (wide, None)):
         if trace is None:
             _, listing, _ = run(known, "traces", "list", "--json", experiment=wide)
-            import json
+
 
             trace = json.loads(listing)[0]["trace_id"]
         code, out, _ = run(known, "traces", "show", trace, width=80, experiment=experiment)
@@ -129,3 +131,23 @@ def test_an_empty_experiment_names_the_experiments_with_traces(known: Known) -> 
     assert code == 1 and out == ""
     assert err.startswith("no traces yet in experiment 'Default'"), err
     assert "'tests'" in err and "--experiment" in err and err.count("\n") == 1
+
+
+def test_an_llm_reply_set_as_a_plain_string_is_shown(known: Known) -> None:
+    llmtrace.configure(tracking_uri=known.uri, experiment="replies", schedule_delay_ms=20)
+    question = [{"role": "user", "parts": [{"type": "text", "content": "Capital of France?"}]}]
+    with llmtrace.span("generate", kind="LLM") as llm:  # GenAI input messages, a string out
+        llm.set_attribute("gen_ai.input.messages", json.dumps(question))
+        llm.set_outputs("Paris is the capital of France.")
+        first = llm.trace_id or ""
+    with llmtrace.span("generate", kind="LLM") as llm:  # the quickstart's generate span
+        llm.set_inputs({"question": "Capital of Germany?", "context": ["Berlin is..."]})
+        llm.set_outputs("Berlin is the capital of Germany.")
+        second = llm.trace_id or ""
+    assert llmtrace.flush(30)
+    _, out, _ = run(known, "traces", "show", first, width=120, experiment="replies")
+    assert "user: Capital of France?" in out
+    assert "assistant: Paris is the capital of France." in out
+    _, out, _ = run(known, "traces", "show", second, width=120, experiment="replies")
+    assert 'in:  {"question": "Capital of Germany?"' in out  # the inputs are not lost
+    assert "assistant: Berlin is the capital of Germany." in out

@@ -136,7 +136,7 @@ def test_filters_and_formats() -> None:
     with pytest.raises(llmtrace.LLMTraceError, match="--status 'meh'"):
         build_filter(status="meh")
     assert [duration(x) for x in (0.5, 13.14, 2345, 185_000)] == [
-        "0.50 ms",
+        "500 µs",
         "13.1 ms",
         "2.35 s",
         "3m 05s",
