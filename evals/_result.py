@@ -110,6 +110,20 @@ class EvaluationResult:
         frame.index.name = "metric"
         return frame
 
+    def print_summary(self, console: Any = None) -> None:
+        """Print the aggregates as the table ``llmtrace eval run`` prints (a rich console).
+
+        Example:
+            >>> result.print_summary()
+             metric     mean    p50   pass   thr  n  err
+             token_f1  0.690  0.600  0.857  0.500  7    0
+        """
+        from rich.console import Console
+
+        from ._table import summary_table
+
+        (console or Console(highlight=False)).print(summary_table(self))
+
     def __repr__(self) -> str:
         means = ", ".join(
             f"{name}={agg['mean']:.3g}" if agg["mean"] is not None else f"{name}=n/a"

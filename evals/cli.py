@@ -34,6 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ._table import fmt as _fmt
+from ._table import short as _short
+from ._table import table as _table
+
 if TYPE_CHECKING:
     from ._compare import Comparison, RunTable
     from ._result import EvaluationResult
@@ -47,8 +51,24 @@ app = typer.Typer(
 TRACKING_URI = typer.Option(
     None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."
 )
+#: The names `metric_factories` knows (kept in step by a test; listed in ``eval run --help``).
+METRIC_NAMES = (
+    "answer_chars answer_words bleu contains cost exact_match exact_match_normalized "
+    "id_based_context_precision id_based_context_recall json_valid latency levenshtein "
+    "non_llm_context_precision non_llm_context_recall num_steps rouge1 rouge2 rouge_l token_f1 "
+    "tokens tool_call_accuracy tool_call_f1 trajectory_match"
+)
+JUDGE_METRIC_NAMES = (
+    "answer_relevancy context_precision context_recall faithfulness task_completion"
+)
 RUN_METRICS = typer.Option(
-    ..., "--metric", "-m", help="A built-in metric (repeatable), e.g. token_f1."
+    ...,
+    "--metric",
+    "-m",
+    help=(
+        f"A built-in metric (repeatable): {', '.join(METRIC_NAMES.split())}; with --judge: "
+        f"{', '.join(JUDGE_METRIC_NAMES.split())}."
+    ),
 )
 FAIL_UNDER = typer.Option(
     [],
@@ -134,7 +154,7 @@ def resolve_metrics(names: list[str]) -> list[Metric]:
 
     Example:
         >>> [m.name for m in resolve_metrics(["token_f1", "rouge_l"])]
-        ['token_f1', 'rougeL']
+        ['token_f1', 'rouge_l']
     """
     factories = metric_factories()
     made = {name: factory() for name, factory in factories.items()}
@@ -178,7 +198,7 @@ def parse_gates(specs: list[str], metrics: list[Metric]) -> list[Gate]:
 
     Example:
         >>> parse_gates(["rouge_l=0.5"], resolve_metrics(["rouge_l"]))
-        [Gate(metric='rougeL', stat='mean', minimum=0.5)]
+        [Gate(metric='rouge_l', stat='mean', minimum=0.5)]
     """
     aliases = {m.name: m.name for m in metrics}
     for cli_name, factory in metric_factories().items():
@@ -215,22 +235,18 @@ def _load_data(data: str, limit: int) -> Any:
     import llmtrace
 
     experiment = data[len("traces:") :] or None
-    found = llmtrace.search_traces(experiment=experiment, max_results=limit, return_type="pandas")
+    try:
+        found = llmtrace.search_traces(
+            experiment=experiment, max_results=limit, return_type="pandas"
+        )
+    except llmtrace.LLMTraceError as exc:
+        if type(exc) is not llmtrace.LLMTraceError:  # a store error, not a mistyped name
+            raise
+        raise ValueError(str(exc)) from None  # an unknown experiment: a mistake in the command
     if len(found) == 0:
         where = experiment or llmtrace.current_config().experiment or "Default"
         raise ValueError(f"no traces in experiment {where!r} to evaluate")
     return found
-
-
-def _fmt(value: Any, digits: int = 3, sign: str = "") -> str:
-    """A number for a table: ``digits`` decimals, or significant digits when it is tiny."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if value != 0 and abs(value) < 10 ** (1 - digits):  # e.g. latencies in seconds
-            return f"{value:{sign}.{digits - 1}g}"
-        return f"{value:{sign}.{digits}f}"
-    return str(value)
 
 
 def _console() -> Any:
@@ -239,47 +255,23 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
-def _table(title: str) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    return Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-        collapse_padding=True,
-        pad_edge=False,
-    )
-
-
-def _print_run(result: EvaluationResult, gates: list[Gate], tracking_uri: str) -> None:
+def _print_run(
+    result: EvaluationResult, gates: list[Gate], tracking_uri: str, experiment: str
+) -> None:
     by_metric: dict[str, list[Gate]] = {}
     for gate in gates:
         by_metric.setdefault(gate.metric, []).append(gate)
-    table = _table(f"Evaluation of {len(result.table)} rows (pass: share >= thr; err: unscored)")
-    for column in ("metric", "mean", "p50", "pass", "thr", "n", "err", "gate"):
-        table.add_column(
-            column,
-            justify="left" if column in ("metric", "gate") else "right",
-            no_wrap=column == "metric",
-        )
-    for name, agg in result.aggregates.items():
-        checks = [
+    from ._table import summary_table
+
+    checks = {
+        name: [
             f"{'ok' if g.passed(result) else 'FAIL'} {'' if g.stat == 'mean' else g.stat}"
             f">={g.minimum:g}"
-            for g in by_metric.get(name, [])
+            for g in metric_gates
         ]
-        table.add_row(
-            _short(name, 60),
-            _fmt(agg["mean"]),
-            _fmt(agg["p50"]),
-            _fmt(agg["pass_rate"]),
-            _fmt(agg["threshold"]),
-            str(agg["n_scored"]),
-            str(agg["n_errors"]),
-            ", ".join(checks),
-        )
+        for name, metric_gates in by_metric.items()
+    }
+    table = summary_table(result, checks)
     console = _console()
     console.print(table)
     usage = result.judge_usage
@@ -294,8 +286,9 @@ def _print_run(result: EvaluationResult, gates: list[Gate], tracking_uri: str) -
         console.print(f"{result.unscored_by_budget} scores left out by the budget")
     if result.run_id:
         console.print(
-            f"run {result.run_id} (experiment id {result.experiment_id}) in {tracking_uri}; "
-            f"rows: artifact eval/rows.json; `mlflow ui --backend-store-uri {tracking_uri}`",
+            f"run {result.run_id} (experiment {experiment!r}) in {tracking_uri}; "
+            f"rows: artifact eval/rows.json; see it with `llmtrace ui"
+            f"{'' if experiment == 'Default' else f' -e {experiment}'}`",
             markup=False,
         )
     if result.log_error:
@@ -382,13 +375,19 @@ def run(
         }
         typer.echo(json.dumps(payload, indent=2, default=str))
     else:
-        _print_run(result, gates, uri)
+        _print_run(
+            result, gates, uri, experiment or llmtrace.current_config().experiment or "Default"
+        )
     if failed:
         raise typer.Exit(1)
 
 
-def _resolve_run(client: Any, ref: str) -> Any:
-    """A run by id, else the newest run with that name (any experiment)."""
+def _resolve_run(client: Any, ref: str, latest: bool = False) -> Any:
+    """A run by id, else the run with that name (any experiment).
+
+    A name several runs share is a `ValueError` listing them with their start times, unless
+    ``latest`` picks the newest.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -401,10 +400,23 @@ def _resolve_run(client: Any, ref: str) -> Any:
         experiments,
         filter_string=f"attributes.run_name = '{escaped}'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
+        max_results=50,
     )
     if not runs:
         raise ValueError(f"no run with id or name {ref!r} in this store")
+    if len(runs) > 1 and not latest:
+        import time
+
+        listed = "; ".join(
+            f"{r.info.run_id} started "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(r.info.start_time / 1000))} UTC"
+            for r in runs[:10]
+        )
+        more = f" and {len(runs) - 10} more" if len(runs) > 10 else ""
+        raise ValueError(
+            f"run name {ref!r} matches {len(runs)} runs (newest first): {listed}{more}; "
+            "pass a run id, or --latest for the newest run of each name"
+        )
     return runs[0]
 
 
@@ -423,7 +435,7 @@ def _no_progress_bar() -> Iterator[None]:
             os.environ[name] = saved
 
 
-def load_run(client: Any, ref: str) -> RunTable:
+def load_run(client: Any, ref: str, latest: bool = False) -> RunTable:
     """The per-row table (artifact ``eval/rows.json``) of the run ``ref`` (id or name)."""
     import tempfile
 
@@ -431,7 +443,7 @@ def load_run(client: Any, ref: str) -> RunTable:
 
     from ._compare import RunTable, read_rows_json
 
-    run = _resolve_run(client, ref)
+    run = _resolve_run(client, ref, latest)
     run_id = run.info.run_id
     with tempfile.TemporaryDirectory() as folder, _no_progress_bar():
         try:
@@ -452,14 +464,6 @@ _VERDICTS = {
 }
 
 
-def _short(text: str, width: int = 40) -> str:
-    """One line of at most ``width`` characters, escaped for rich markup (data, not markup)."""
-    from rich.markup import escape
-
-    text = " ".join(text.split())
-    return escape(text if len(text) <= width else text[: width - 1] + "…")
-
-
 def _print_comparison(comparison: Comparison, alpha: float) -> None:
     c = comparison
     console = _console()
@@ -472,29 +476,41 @@ def _print_comparison(comparison: Comparison, alpha: float) -> None:
         f"paired by {c.key}: {c.matched} rows in both, {c.only_a} only in A, {c.only_b} only in B",
         markup=False,
     )
-    table = _table("Per metric: Δ = mean(B) - mean(A) over rows scored in both")
-    for column in ("metric", "n", "A", "B", "Δ", "95% CI", "p", "verdict", "+err"):
-        table.add_column(
-            column, justify="left" if column in ("metric", "verdict") else "right", no_wrap=True
-        )
+    headers = ("metric", "n", "A", "B", "Δ", "95% CI", "p", "verdict", "+err")
+    cells: list[list[str]] = []
     for m in c.metrics:
         t = m.test
         if t is None:
-            table.add_row(
-                _short(m.name, 60), "0", "-", "-", "-", "-", "-", "n/a", str(m.new_errors)
+            cells.append(
+                [_short(m.name, 60), "0", "-", "-", "-", "-", "-", "n/a", str(m.new_errors)]
             )
             continue
-        table.add_row(
-            _short(m.name, 60) + ("" if m.higher_is_better else " (↓)"),
-            str(t.n),
-            _fmt(t.mean_a),
-            _fmt(t.mean_b),
-            _fmt(t.delta, sign="+"),
-            f"{_fmt(t.ci_low, 2, '+')}..{_fmt(t.ci_high, 2, '+')}",
-            f"{t.p_value:.4f}" + ("" if t.exact else "*"),
-            _VERDICTS[m.verdict(alpha)],
-            str(m.new_errors),
+        cells.append(
+            [
+                _short(m.name, 60) + ("" if m.higher_is_better else " (↓)"),
+                str(t.n),
+                _fmt(t.mean_a),
+                _fmt(t.mean_b),
+                _fmt(t.delta, sign="+"),
+                f"{_fmt(t.ci_low, 2, '+')}..{_fmt(t.ci_high, 2, '+')}",
+                f"{t.p_value:.4f}" + ("" if t.exact else "*"),
+                _VERDICTS[m.verdict(alpha)],
+                str(m.new_errors),
+            ]
         )
+    widest = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+    tight = sum(widest) + 2 * len(headers) + 2 > console.width
+    table = _table("Per metric: Δ = mean(B) - mean(A) over rows scored in both", tight)
+    for i, column in enumerate(headers):
+        table.add_column(  # the figures keep their width; a long metric name wraps instead
+            column,
+            justify="left" if column in ("metric", "verdict") else "right",
+            no_wrap=i > 0,
+            min_width=min(widest[i], 12) if i == 0 else widest[i],
+            overflow="fold",
+        )
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
     console.print(
         f"p: two-sided paired permutation test (sign flip; exact, or * {c.resamples} seeded "
@@ -535,20 +551,26 @@ def compare(
         False, "--fail-on-regression", help="Exit 1 when a metric is significantly worse."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    latest: bool = typer.Option(
+        False, "--latest", help="A run name several runs share means the newest of them."
+    ),
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Per-metric deltas of RUN_B against RUN_A, paired by row, with significance."""
     with _one_line_errors():
-        from mlflow import MlflowClient
-
         import llmtrace
 
         from ._compare import LOWER_IS_BETTER
         from ._compare import compare as compare_runs
 
-        uri = tracking_uri or llmtrace.current_config().tracking_uri
-        client = MlflowClient(tracking_uri=uri)
-        table_a, table_b = load_run(client, run_a), load_run(client, run_b)
+        if tracking_uri is not None:  # read as llmtrace reads it (a plain .db path is SQLite)
+            llmtrace.configure(tracking_uri=tracking_uri)
+        client = llmtrace.client()
+        table_a, table_b = load_run(client, run_a, latest), load_run(client, run_b, latest)
+        if table_a.run_id == table_b.run_id:
+            raise ValueError(
+                f"A and B are the same run ({table_a.run_id}): name two different runs"
+            )
         comparison = compare_runs(
             table_a,
             table_b,

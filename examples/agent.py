@@ -148,9 +148,9 @@ def main() -> None:
     print(
         "\nWhere to look:\n"
         f"  llmtrace traces list --experiment {EXPERIMENT}\n"
-        f"  mlflow ui --backend-store-uri {llmtrace.current_config().tracking_uri}\n"
-        f"  -> experiment {EXPERIMENT!r} -> Traces: open the first trace; the failed "
-        "get_weather span is red, with its exception under Events."
+        f"  llmtrace traces show {trace_ids[0]} --experiment {EXPERIMENT}\n"
+        f"  llmtrace ui --experiment {EXPERIMENT}   # the MLflow UI: the failed get_weather span "
+        "is red, with its exception under Events"
     )
 
 

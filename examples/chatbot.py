@@ -9,7 +9,7 @@ session, so MLflow shows them as one conversation. The last turn is streamed.
 With OPENAI_API_KEY set it talks to the real OpenAI API (model: CHATBOT_MODEL, default
 gpt-4o-mini). Without it, the script starts a LOCAL STAND-IN on 127.0.0.1 that speaks the
 OpenAI chat API with canned answers, so you can see real traces offline: the stand-in is not a
-model, and says so in every answer. Traces land in ./mlflow.db (`mlflow ui` -> Traces tab).
+model, and says so in every answer. Traces land in ./mlflow.db (`llmtrace ui` -> Traces tab).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def lookup_order(order_id: str) -> dict[str, Any]:
     return ORDERS.get(order_id.upper(), {"error": f"no order {order_id}"})
 
 
-@llmtrace.trace(kind="AGENT")
+@llmtrace.trace(kind="AGENT", exclude_inputs=("client",))  # the client is no input
 def reply(client: OpenAI, history: list[dict[str, Any]], text: str, stream: bool = False) -> str:
     """Answer one user turn, calling the tool as often as the model asks."""
     history.append({"role": "user", "content": text})
@@ -185,7 +185,12 @@ def main() -> None:
             f"  {t.info.trace_id}: {kinds.count('LLM')} LLM call(s), {kinds.count('TOOL')} tool "
             f"call(s), {usage.get('total_tokens', 0)} tokens"
         )
-    print("See them: `mlflow ui` in this folder -> Traces tab (chat view, tools, tokens).")
+    print(
+        "\nSee them from this folder:\n"
+        f"  llmtrace sessions show {session_id}   # the conversation, turn by turn\n"
+        "  llmtrace traces list\n"
+        "  llmtrace ui   # the MLflow UI: Traces tab (chat view, tools, tokens)"
+    )
 
 
 if __name__ == "__main__":

@@ -167,12 +167,11 @@ def main() -> None:
         "  data: log test metrics yourself, as in step 1."
     )
 
-    uri = llmtrace.current_config().tracking_uri
     print(
         f"\nWhere to look:\n"
-        f"  mlflow ui --backend-store-uri {uri}\n"
-        f"  then http://127.0.0.1:5000 -> experiment {EXPERIMENT!r} (runs, metrics, plots,\n"
-        f"  artifacts) and the Models page -> {MODEL_NAME!r}."
+        f"  llmtrace ui --experiment {EXPERIMENT}\n"
+        f"  -> the experiment's runs (metrics, plots, artifacts) and the Models page -> "
+        f"{MODEL_NAME!r}."
     )
 
 

@@ -149,8 +149,8 @@ def main() -> None:
     print(
         "\nWhere to look:\n"
         f"  llmtrace traces list --experiment {EXPERIMENT}\n"
-        f"  mlflow ui --backend-store-uri {llmtrace.current_config().tracking_uri}\n"
-        f"  -> experiment {EXPERIMENT!r}: Traces tab (session 'rag-demo'), or run 'rag-batch'."
+        f"  llmtrace sessions show rag-demo --experiment {EXPERIMENT}\n"
+        f"  llmtrace ui --experiment {EXPERIMENT}   # the MLflow UI: Traces tab, or run 'rag-batch'"
     )
 
 

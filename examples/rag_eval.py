@@ -183,9 +183,8 @@ def _short(value: Any, width: int) -> str:
 
 def report(result: evals.EvaluationResult, judge: evals.OpenAIJudge, standin: Any) -> None:
     """The aggregate table, a line per question, judge usage and cost, the cache, where to look."""
-    with pd.option_context("display.width", 120, "display.max_columns", 20):
-        print(f"\nScores of {len(result.table)} traces (pass_rate: share of rows >= threshold):")
-        print(result.summary().to_string())
+    print()
+    result.print_summary()  # the table `llmtrace eval run` prints
     print("\nPer question (an undefined score says why; never a NaN):")
     order = list(DATASET)
     for _, row in result.table.sort_values("question", key=lambda q: q.map(order.index)).iterrows():
@@ -223,9 +222,9 @@ def report(result: evals.EvaluationResult, judge: evals.OpenAIJudge, standin: An
         f"\nMLflow run {result.run_id} ('rag-eval', experiment {EXPERIMENT!r}) holds the params, "
         "the aggregate metrics and the per-row table (artifact eval/rows.json); every score is "
         "also an assessment on its trace.\nWhere to look:\n"
-        f"  mlflow ui --backend-store-uri {store}\n"
-        f"  -> experiment {EXPERIMENT!r}: run 'rag-eval' (Metrics, Artifacts), Traces tab "
-        "(assessments beside each trace)"
+        f"  llmtrace traces list --experiment {EXPERIMENT}\n"
+        f"  llmtrace ui --experiment {EXPERIMENT}   # run 'rag-eval' (Metrics, Artifacts), "
+        "Traces tab (assessments beside each trace)"
         + (f"\n  llmtrace eval compare {earlier} {result.run_id}" if earlier else "")
     )
 

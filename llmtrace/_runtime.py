@@ -30,6 +30,7 @@ from . import (
 from . import _semconv as sc
 from ._config import Config
 from ._ids import UniqueIdGenerator
+from ._mlflow_logs import quiet_store_setup
 from .export._processor import BatchingProcessor, Stats
 from .export._runlink import active_run_id
 from .tracing import _state
@@ -188,6 +189,7 @@ def configure(**options: Any) -> Config:
     """Validate and apply settings now (the pipeline itself starts on first use)."""
     global _pipeline, _pending, _disabled, _tracer
     config = _config.resolve(**options)  # raises ConfigurationError before touching anything
+    quiet_store_setup()  # MLflow's "Creating initial MLflow database tables" is not news
     with _lock:
         old, _pipeline = _pipeline, None
         _tracer = None
@@ -222,6 +224,7 @@ def current_config() -> Config:
     pipeline = _pipeline
     if pipeline is not None:
         return pipeline.config
+    quiet_store_setup()  # before anything opens the store this config names
     return _config.resolve(**(_pending or {}))
 
 

@@ -19,9 +19,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from ._errors import LLMTraceError
 
@@ -29,7 +30,33 @@ if TYPE_CHECKING:
     from .views._lines import Line
     from .views._store import Store
 
-app = typer.Typer(help="Trace and evaluate LLM apps stored in MLflow.", no_args_is_help=True)
+
+def _untyped_flags(command: Any, ctx: Any) -> None:
+    """Flags (``--json``, ``--help``) take no value: show no ``<bool>`` type beside them."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _untyped_flags(sub, ctx)
+
+
+class _Group(TyperGroup):
+    """The root command group: its help and every subcommand's help list flags without types."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _untyped_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _untyped_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+app = typer.Typer(
+    help="Trace and evaluate LLM apps stored in MLflow.", no_args_is_help=True, cls=_Group
+)
 traces_app = typer.Typer(help="Look at stored traces.", no_args_is_help=True)
 sessions_app = typer.Typer(
     help="Look at conversations (traces grouped by session).", no_args_is_help=True
@@ -96,12 +123,51 @@ def _width() -> int:
     return Console().width
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"llmtrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print llmtrace's version and exit.",
+    ),
+) -> None:
+    """Trace and evaluate LLM apps stored in MLflow."""
+
+
 @app.command()
 def version() -> None:
     """Print llmtrace's version."""
     from . import __version__
 
     typer.echo(__version__)
+
+
+def _experiments_with_traces(store: Store, most: int = 50) -> str:
+    """``; traces are in experiment(s) 'a', 'b': pass --experiment NAME``, or ``""``."""
+    try:
+        client = store.client()
+        names = [
+            e.name
+            for e in client.search_experiments(max_results=most)
+            if client.search_traces(locations=[e.experiment_id], max_results=1)
+        ]
+    except Exception:  # only a hint: the answer stays "no traces" whatever happens here
+        return ""
+    names = [n for n in names if n != (store.experiment or "Default")]
+    if not names:
+        return ""
+    listed = ", ".join(repr(n) for n in sorted(names))
+    return f"; traces are in experiment(s) {listed}: pass --experiment NAME"
 
 
 @traces_app.command("list")
@@ -144,9 +210,10 @@ def traces_list(
         return
     if not views:
         what = "match the filters" if where else "yet"
+        elsewhere = "" if where else _experiments_with_traces(store)
         _none_found(
             f"no traces {what} in experiment {store.experiment or 'Default'!r} "
-            f"at {store.tracking_uri}"
+            f"at {store.tracking_uri}{elsewhere}"
         )
     _print(traces_table(views, _width()))
 
@@ -271,7 +338,7 @@ def traces_tail(
     seen: set[str] = set()
     shown = 0
     first = True
-    _print([tail_header()])
+    _print(tail_header(_width()))
     try:
         while count is None or shown < count:
             with _one_line_errors():
@@ -286,7 +353,7 @@ def traces_tail(
                 if view.status == "IN_PROGRESS":
                     continue  # shown once its root span is stored
                 seen.add(view.trace_id)
-                _print([tail_line(view)])
+                _print(tail_line(view, _width()))
                 shown += 1
                 if count is not None and shown >= count:
                     return

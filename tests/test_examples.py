@@ -9,6 +9,7 @@ folder's store with MLflow's own client.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,7 +38,26 @@ def run_example(name: str, folder: Path) -> str:
         timeout=300,
     )
     assert done.returncode == 0, f"{name} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert_quiet(name, done.stdout, done.stderr)
     return done.stdout
+
+
+#: What MLflow prints while it sets up a store, downloads or registers: never the user's news.
+NOISE = (
+    "INFO mlflow",
+    "Creating initial MLflow database tables",
+    "Downloading artifacts",
+    "registering model based on",
+    "has no artifacts at artifact path",
+)
+
+
+def assert_quiet(name: str, out: str, err: str) -> None:
+    """No MLflow housekeeping on the console; "next step" lines are llmtrace commands."""
+    for noise in NOISE:
+        assert noise not in out + err, f"{name} printed {noise!r}:\n{err}"
+    assert "mlflow ui" not in out, f"{name} points to `mlflow ui`, not `llmtrace ui`:\n{out}"
+    assert "llmtrace ui" in out or "llmtrace traces" in out, out
 
 
 def store(folder: Path) -> MlflowClient:
@@ -165,6 +185,9 @@ def check_chatbot(folder: Path, out: str) -> None:
         assert span_types(t) == ["AGENT", "LLM", "LLM", "TOOL"]
         assert t.info.token_usage["total_tokens"] > 0
         assert t.info.trace_id in out
+        root = next(s for s in t.data.spans if s.parent_id is None)
+        assert "client" not in root.inputs and "object at 0x" not in str(root.inputs)
+        assert "text" in root.inputs  # what the user said is what the root shows first
         llm = [s for s in t.data.spans if s.span_type == "LLM"]
         assert all(s.attributes["mlflow.chat.tools"] for s in llm)
         assert llm[0].attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]
@@ -189,10 +212,13 @@ def check_rag_eval(folder: Path, out: str) -> None:
     assert [r.info.run_id for r in runs][:1] == [first[0].info.run_id] and len(runs) == 2
     for run, printed in zip(runs, (out, again), strict=True):
         assert run.info.status == "FINISHED"
-        assert run.info.run_id in printed and "mlflow ui" in printed
+        assert run.info.run_id in printed and "llmtrace ui" in printed
+        scores = printed.split("Evaluation of ", 1)[1].split("Per question", 1)[0]
+        assert " metric " in scores and "None" not in scores  # the `eval run` table
+        assert not re.search(r"\d\.\d{6,}", scores), scores  # no raw pandas floats (0.690163)
         params, values = run.data.params, run.data.metrics
         names = params["metrics"].split(",")
-        assert names[:2] == ["token_f1", "rougeL"]
+        assert names[:2] == ["token_f1", "rouge_l"]
         assert {"faithfulness", "answer_relevancy", "context_precision", "grounded"} <= set(names)
         assert params["judge.model"] == "local-stand-in"
         assert params["judge.prompt_version.faithfulness"] == "1"

@@ -110,6 +110,9 @@ def token_f1(*, name: str = "token_f1", threshold: float | None = None) -> Funct
 
 
 _ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+#: Result names: the name `rouge_l` and ``llmtrace eval run -m rouge_l`` go by (one name
+#: from the command line to the logged metric and ``eval compare --metric``).
+_ROUGE_NAMES = {"rougeL": "rouge_l"}
 
 
 def rouge(
@@ -127,6 +130,7 @@ def rouge(
             NLTK's sentence splitter data, a download).
         use_stemmer: Porter stemming, as ``RougeScorer(use_stemmer=...)``.
         measure: ``"fmeasure"`` (default), ``"precision"`` or ``"recall"``.
+        name: the result name; default ``rouge1``, ``rouge2``, ``rouge_l``.
 
     With several expected texts the best (``RougeScorer.score_multi``) counts.
 
@@ -157,7 +161,7 @@ def rouge(
         return float(getattr(result, measure))
 
     return FunctionMetric(
-        name or kind,
+        name or _ROUGE_NAMES.get(kind, kind),
         fn,
         requires=("answer", "expected"),
         threshold=threshold,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
@@ -14,7 +14,7 @@ from .._errors import LLMTraceError
 from .._log import warn_once
 from . import _state
 from ._kinds import SpanKind, to_kind
-from ._payload import SpanPayload, snapshot
+from ._payload import EXCLUDED, SpanPayload, snapshot
 from ._span import SpanHandle, start_span
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +37,7 @@ def trace(
     capture_inputs: bool = True,
     capture_outputs: bool = True,
     output_reducer: Callable[[list[Any]], Any] | None = None,
+    exclude_inputs: Sequence[str] = (),
 ) -> Callable[[F], F]: ...
 
 
@@ -50,6 +51,7 @@ def trace(
     capture_inputs: bool = True,
     capture_outputs: bool = True,
     output_reducer: Callable[[list[Any]], Any] | None = None,
+    exclude_inputs: Sequence[str] = (),
 ) -> Any:
     """Trace every call of a function as a span (bare ``@trace`` or ``@trace(...)``).
 
@@ -66,17 +68,30 @@ def trace(
         capture_inputs: record the arguments (default True).
         capture_outputs: record the return value (default True).
         output_reducer: for generators, turns the list of yielded items into the output.
+        exclude_inputs: names of arguments to leave out of the inputs (a client, a
+            connection, a large object); a name the function does not take is an error.
+
+    Arguments without a readable form of their own (objects with Python's default repr, such
+    as an SDK client) are recorded as a short ``<Type object>`` tag, after the plain values.
 
     Example:
         >>> @llmtrace.trace(kind="RETRIEVER")
         ... def retrieve(query: str, k: int = 3) -> list[dict]:
         ...     return [{"content": "Paris is in France", "score": 0.9}]
+        >>> @llmtrace.trace(exclude_inputs=("client",))
+        ... def chat(client: OpenAI, text: str) -> str: ...
     """
     span_kind = to_kind(kind)
     if attributes is not None and not isinstance(attributes, Mapping):
         raise LLMTraceError(f"attributes must be a mapping, got {type(attributes).__name__}")
     if output_reducer is not None and not callable(output_reducer):
         raise LLMTraceError("output_reducer must be a function taking the list of yielded items")
+    if isinstance(exclude_inputs, str) or not all(isinstance(n, str) for n in exclude_inputs):
+        raise LLMTraceError(
+            f"exclude_inputs must be a list or tuple of argument names, e.g. ('client',), "
+            f"got {exclude_inputs!r}"
+        )
+    excluded = frozenset(exclude_inputs)
 
     def decorate(fn: F) -> F:
         target = fn.__func__ if isinstance(fn, (classmethod, staticmethod)) else fn
@@ -90,6 +105,7 @@ def trace(
             capture_inputs,
             capture_outputs,
             output_reducer,
+            excluded,
         )
         if isinstance(fn, classmethod):
             return classmethod(wrapped)  # type: ignore[return-value]
@@ -100,6 +116,28 @@ def trace(
     if func is not None:
         return decorate(func)  # type: ignore[type-var]
     return decorate
+
+
+def _excluded_positions(
+    sig: inspect.Signature | None, excluded: frozenset[str], span_name: str
+) -> frozenset[int]:
+    """Positions of the excluded arguments; an `LLMTraceError` for a name the function lacks."""
+    if not excluded:
+        return frozenset()
+    if sig is None:
+        return frozenset()
+    params = sig.parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for name in sorted(excluded):
+        if name not in params and not takes_kwargs:
+            raise LLMTraceError(
+                f"@trace({span_name!r}) exclude_inputs: {name!r} is not an argument of the "
+                f"function (arguments: {', '.join(params) or 'none'})"
+            )
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return frozenset(
+        i for i, (name, p) in enumerate(params.items()) if name in excluded and p.kind in positional
+    )
 
 
 def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
@@ -117,18 +155,25 @@ def _wrap(
     capture_inputs: bool,
     capture_outputs: bool,
     reducer: Callable[[list[Any]], Any] | None,
+    excluded: frozenset[str] = frozenset(),
 ) -> Callable[..., Any]:
     sig = _signature(fn)
     params = list(sig.parameters) if sig is not None else []
     skip_first = bool(params) and params[0] in ("self", "cls")
     func_name = getattr(fn, "__name__", span_name)
+    skip_positions = _excluded_positions(sig, excluded, span_name)
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanHandle | None:
         try:
             if capture_inputs:
                 recorded = (
-                    tuple([snapshot(a) for a in args]),
-                    {k: snapshot(v) for k, v in kwargs.items()},
+                    tuple(
+                        [
+                            EXCLUDED if i in skip_positions else snapshot(a)
+                            for i, a in enumerate(args)
+                        ]
+                    ),
+                    {k: EXCLUDED if k in excluded else snapshot(v) for k, v in kwargs.items()},
                 )
             else:
                 recorded = None

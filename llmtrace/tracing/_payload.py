@@ -26,12 +26,25 @@ from ._serialize import (
     clean_text,
     dump_json,
     has_content,
+    is_opaque,
     is_secret_key,
     short_hash,
 )
 
 _MISSING: Any = object()
 _OK = Status(StatusCode.OK)
+
+
+class _Excluded:
+    """Stands in for an argument ``@trace(exclude_inputs=...)`` leaves out (never stored)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<excluded>"
+
+
+EXCLUDED = _Excluded()
 
 
 def snapshot(value: Any) -> Any:
@@ -114,7 +127,10 @@ def _bound_inputs(payload: SpanPayload) -> Any:
     for name, param in sig.parameters.items():
         if param.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
             arguments.update(arguments.pop(name))
-    return arguments
+    kept = {k: v for k, v in arguments.items() if v is not EXCLUDED}
+    # objects with no readable form (an SDK client) after the values one wants to read
+    plain = {k: v for k, v in kept.items() if not is_opaque(v)}
+    return {**plain, **{k: v for k, v in kept.items() if k not in plain}}
 
 
 def as_documents(value: Any) -> Any:

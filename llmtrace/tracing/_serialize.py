@@ -528,7 +528,28 @@ class _Walker:
         to_dict = getattr(value, "to_dict", None)
         if callable(to_dict) and not isinstance(value, type):
             return self.convert(to_dict(), depth)
+        if type(value).__repr__ is object.__repr__:  # "<openai.OpenAI object at 0x...>"
+            return f"<{type(value).__name__} object>"
         return self.text(_safe_repr(value, self.notes))
+
+
+def is_opaque(value: Any) -> bool:
+    """True for an object with no readable form of its own (Python's default repr, no
+    ``model_dump``/``to_dict``, not a dataclass): recorded as ``<Type object>``.
+
+    Example:
+        >>> is_opaque(object()), is_opaque({"a": 1}), is_opaque("text")
+        (True, False, False)
+    """
+    try:
+        cls = type(value)
+        if cls.__repr__ is not object.__repr__ or isinstance(value, type):
+            return False
+        if dataclasses.is_dataclass(value):
+            return False
+        return not any(callable(getattr(value, n, None)) for n in ("model_dump", "to_dict"))
+    except Exception:  # a user __getattr__ may raise: then it is shown as it is
+        return False
 
 
 def has_content(value: Any) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import TrackingError
+from .._mlflow_logs import no_progress_bars
 from ._tracking import _run_of, client, mlflow_errors, sync
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def download_artifacts(
     run = _run_of(run_id, "download_artifacts")
     if dst_path is not None:
         Path(dst_path).mkdir(parents=True, exist_ok=True)
-    with mlflow_errors(f"download_artifacts(run_id={run!r}, path={path!r})"):
+    with mlflow_errors(f"download_artifacts(run_id={run!r}, path={path!r})"), no_progress_bars():
         return str(
             client().download_artifacts(
                 run, path, None if dst_path is None else os.fspath(dst_path)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import InvalidValueError, ModelNotFoundError, TrackingError
+from .._mlflow_logs import no_progress_bars, registry_fallback_note_dropped
 from ._tracking import client, mlflow_errors, sync
 
 if TYPE_CHECKING:
@@ -98,7 +99,10 @@ def load_model(
         raise InvalidValueError(f"load_model: model_uri must be a model URI, got {model_uri!r}")
     sync()
     loader = _sklearn().load_model if flavor == "sklearn" else mlflow.pyfunc.load_model
-    with mlflow_errors(f"load_model({model_uri!r})", not_found=ModelNotFoundError):
+    with (
+        mlflow_errors(f"load_model({model_uri!r})", not_found=ModelNotFoundError),
+        no_progress_bars(),
+    ):
         try:
             return loader(model_uri, dst_path=dst_path)
         except OSError as exc:  # a runs:/ path whose MLmodel file is missing
@@ -130,7 +134,10 @@ def register_model(
             f"register_model: model_uri must be a model URI or ModelInfo, got {model_uri!r}"
         )
     sync()
-    with mlflow_errors(f"register_model({uri!r}, {name!r})", not_found=ModelNotFoundError):
+    with (
+        mlflow_errors(f"register_model({uri!r}, {name!r})", not_found=ModelNotFoundError),
+        registry_fallback_note_dropped(),
+    ):
         version = mlflow.register_model(uri, name, tags=dict(tags) if tags else None)
         if alias is not None:
             client().set_registered_model_alias(name, alias, version.version)

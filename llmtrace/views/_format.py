@@ -7,22 +7,41 @@ import time
 
 
 def duration(ms: float | None) -> str:
-    """``0.42 ms``, ``13.1 ms``, ``2.35 s``, ``3m 05s``; ``-`` when unknown.
+    """``30 µs``, ``13.1 ms``, ``2.35 s``, ``3m 05s``; ``-`` when unknown.
 
     Example:
-        >>> duration(13.14), duration(2345)
-        ('13.1 ms', '2.35 s')
+        >>> duration(0.03), duration(13.14), duration(2345)
+        ('30 µs', '13.1 ms', '2.35 s')
     """
     if ms is None:
         return "-"
     if ms < 1:
-        return f"{ms:.2f} ms"
+        return f"{ms * 1000:.0f} µs"
     if ms < 1000:
         return f"{ms:.1f} ms"
     if ms < 60_000:
         return f"{ms / 1000:.2f} s"
     minutes, seconds = divmod(round(ms / 1000), 60)
     return f"{minutes}m {seconds:02d}s"
+
+
+def whole_ms(ms: float | None) -> str:
+    """A duration the store keeps in whole milliseconds: ``<1 ms``, ``400 ms``, ``2.35 s``.
+
+    A trace's duration is its spans' time (first start to last end); the store rounds it to
+    the millisecond, which `traces list` shows as such, and `traces show` gives finer.
+
+    Example:
+        >>> whole_ms(0), whole_ms(400), whole_ms(2345)
+        ('<1 ms', '400 ms', '2.35 s')
+    """
+    if ms is None:
+        return "-"
+    if ms < 1:
+        return "<1 ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return duration(ms)
 
 
 def tokens(usage: dict[str, int] | None) -> str:
@@ -49,6 +68,11 @@ def cost(usd: float | None) -> str:
 def timestamp(ms: int) -> str:
     """Milliseconds since the epoch as ``2026-01-02 03:04:05`` (UTC)."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def short_timestamp(ms: int) -> str:
+    """Milliseconds since the epoch as ``01-02 03:04:05`` (UTC, no year: for narrow tables)."""
+    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms / 1000))
 
 
 def one_line(text: str) -> str:

@@ -12,6 +12,7 @@ from html import escape
 
 from . import _format as fmt
 from ._assessments import assessments_html
+from ._messages import Message
 from ._model import Node, TraceView, pretty
 
 CSS = """
@@ -51,14 +52,17 @@ CSS = """
 .llmtrace-view .exc{color:#cf222e;white-space:pre-wrap;margin:2px 0}
 .llmtrace-view pre{background:#f6f8fa;padding:6px 8px;margin:2px 0;white-space:pre-wrap;
  word-break:break-word;max-height:400px;overflow:auto;font-size:12px}
-.llmtrace-view .msg{margin:2px 0;white-space:pre-wrap}
-.llmtrace-view .role{display:inline-block;min-width:70px;color:#57606a;font-weight:600}
+.llmtrace-view .msg{margin:2px 0;display:flex;gap:6px}
+.llmtrace-view .msg .text{white-space:pre-wrap;min-width:0;overflow-wrap:anywhere}
+.llmtrace-view .role{flex:none;min-width:70px;color:#57606a;font-weight:600}
 .llmtrace-view .msg.out{color:#1a7f37}
 .llmtrace-view .doc{margin:2px 0}
 .llmtrace-view .score{display:inline-block;min-width:48px;color:#0969da;
  font-variant-numeric:tabular-nums}
 .llmtrace-view .meta{color:#57606a;font-size:12px}
-.llmtrace-view .io>summary{font-size:12px;color:#57606a}
+.llmtrace-view .io>summary{font-size:12px;color:#57606a;display:block}
+.llmtrace-view .io>summary::before{content:"\\25B8  "}
+.llmtrace-view .io[open]>summary::before{content:"\\25BE  "}
 .llmtrace-view .cols{display:flex;gap:8px;font-size:11px;color:#8c959f;padding:0 4px 2px 22px}
 .llmtrace-view .cols .name{font-weight:400}
 """
@@ -66,7 +70,7 @@ CSS = """
 SCRIPT = """
 function llmtraceToggle(button, open){
   var root = button.closest('.llmtrace-view');
-  root.querySelectorAll('details.span').forEach(function(d){ d.open = open; });
+  root.querySelectorAll('details').forEach(function(d){ d.open = open; });
 }
 """
 
@@ -91,7 +95,15 @@ def _summary(node: Node, t0: int, t1: int) -> str:
     )
 
 
-def _body(node: Node) -> str:
+def _message(message: Message, css: str) -> str:
+    """One chat message: the role, then the text in its own box (continuation lines align)."""
+    return (
+        f'<div class="{css}"><span class="role">{escape(message.role)}</span>'
+        f'<span class="text">{escape(message.text)}</span></div>'
+    )
+
+
+def _body(node: Node, root: bool = False) -> str:
     parts: list[str] = []
     if node.error:
         parts.append(f'<div class="exc">✗ {escape(node.error)}</div>')
@@ -111,16 +123,8 @@ def _body(node: Node) -> str:
     if facts:
         parts.append(f'<div class="meta">{escape(" · ".join(facts))}</div>')
     if node.input_messages is not None or node.output_messages is not None:
-        for message in node.input_messages or []:
-            parts.append(
-                f'<div class="msg"><span class="role">{escape(message.role)}</span> '
-                f"{escape(message.text)}</div>"
-            )
-        for message in node.output_messages or []:
-            parts.append(
-                f'<div class="msg out"><span class="role">{escape(message.role)}</span> '
-                f"{escape(message.text)}</div>"
-            )
+        parts.extend(_message(m, "msg") for m in node.input_messages or [])
+        parts.extend(_message(m, "msg out") for m in node.output_messages or [])
     if node.documents is not None:
         for doc in node.documents:
             score = "-" if doc.score is None else f"{doc.score:.3f}"
@@ -129,7 +133,8 @@ def _body(node: Node) -> str:
                 f'<div class="doc"><span class="score">{score}</span>'
                 f"{escape(doc.content)}{ident}</div>"
             )
-    opened = "" if node.children else " open"  # a parent's values would push its children away
+    # a parent's values would push its children away, but the root's are what a reader wants
+    opened = "" if node.children and not root else " open"
     if node.has_inputs:
         parts.append(
             f'<details class="io"{opened}><summary>inputs</summary>'
@@ -144,13 +149,15 @@ def _body(node: Node) -> str:
 
 
 def _error_paths(view: TraceView) -> set[str]:
-    """Span ids of the failed spans and all their ancestors (opened by default)."""
+    """Span ids of the failed spans, the spans with chat messages, and all their ancestors
+    (opened by default: the conversation and what went wrong show without a click)."""
     parents: dict[str, str | None] = {}
     for node in view.nodes():
         for child in node.children:
             parents[child.span_id] = node.span_id
     opened: set[str] = set()
-    for node in view.errors:
+    chats = [n for n in view.nodes() if n.input_messages or n.output_messages]
+    for node in [*view.errors, *chats]:
         current: str | None = node.span_id
         while current is not None and current not in opened:
             opened.add(current)
@@ -173,7 +180,7 @@ def _tree(view: TraceView) -> str:
         classes = ["span", f"k-{node.kind}"]
         if node.is_error:
             classes.append("error")
-        body = _body(node)
+        body = _body(node, root=depth == 0)
         if not node.children and not body:
             classes.append("leaf")
         is_open = depth == 0 or node.span_id in opened

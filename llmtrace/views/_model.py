@@ -210,9 +210,10 @@ def _node(span: Any) -> Node:
             ins, outs = _langchain_messages(inputs, outputs)
         ins = ins or _flattened_messages(span, sc.LLM_INPUT_MESSAGES)
         outs = outs or _flattened_messages(span, sc.LLM_OUTPUT_MESSAGES)
-        if outs is None and isinstance(outputs, str) and outputs:  # set_outputs("the reply")
-            outs = [Message("assistant", outputs)]
         node.input_messages, node.output_messages = ins, outs
+    if kind in ("LLM", "CHAT_MODEL") and node.output_messages is None:
+        if isinstance(outputs, str) and outputs:  # set_outputs("the reply"), with any inputs
+            node.output_messages = [Message("assistant", outputs)]
     if kind == "RETRIEVER":
         node.documents = _documents(outputs)
     return node

@@ -53,8 +53,25 @@ class TreeOptions:
     documents: int = 5
 
 
-def header_lines(view: TraceView) -> list[Line]:
-    """Trace id, name and status; start, duration, spans, tokens, cost; session and user."""
+def _wrapped(pieces: list[tuple[str, str]], width: int | None) -> list[Line]:
+    """``a · b · c`` on as many lines as ``width`` needs, breaking only between pieces."""
+    lines: list[Line] = [[]]
+    used = 0
+    for text, style in pieces:
+        sep = " · " if lines[-1] else ""
+        if lines[-1] and width is not None and used + len(sep) + len(text) > width:
+            lines.append([])
+            sep, used = "", 0
+        lines[-1].append((sep + text, style))
+        used += len(sep) + len(text)
+    return lines
+
+
+def header_lines(view: TraceView, width: int | None = None) -> list[Line]:
+    """Trace id, name and status; start, duration, spans, tokens, cost; session and user.
+
+    The facts wrap between items to fit ``width``.
+    """
     status_style = "bold red" if view.status == "ERROR" else "green"
     lines: list[Line] = [
         [
@@ -80,17 +97,17 @@ def header_lines(view: TraceView) -> list[Line]:
         )
     if view.cost is not None:
         facts.append(fmt.cost(view.cost))
-    line: Line = [(" · ".join(facts), "")]
+    pieces = [(fact, "") for fact in facts]
     if errors:
-        line.append((f" · {errors} error{'s' if errors != 1 else ''}", "bold red"))
-    lines.append(line)
+        pieces.append((f"{errors} error{'s' if errors != 1 else ''}", "bold red"))
+    lines.extend(_wrapped(pieces, width))
     who = []
     if view.session:
-        who.append(f"session {view.session}")
+        who.append((f"session {view.session}", ""))
     if view.user:
-        who.append(f"user {view.user}")
+        who.append((f"user {view.user}", ""))
     if who:
-        lines.append([(" · ".join(who), "")])
+        lines.extend(_wrapped(who, width))
     return lines
 
 
@@ -101,43 +118,56 @@ class _Layout:
     t0: int
     t1: int
     width: int
+    kind_w: int = KIND_W
+    tok_w: int = TOK_W
+    cost_w: int = COST_W
 
 
 def _layout(view: TraceView, roots: list[Node], width: int) -> _Layout:
-    fixed = KIND_W + DUR_W + TOK_W + COST_W + STATUS_W + len(GAP) * 6
+    """Column widths: the names get room first, then the timing bar (down to 8, then none)."""
     longest = 12
+    kinds = tokens = costs = 0
     stack = [(root, 0) for root in roots]
     seen = 0
-    while stack and seen < 20_000:  # a sample of that size is enough to size the column
+    while stack and seen < 20_000:  # a sample of that size is enough to size the columns
         node, depth = stack.pop()
         seen += 1
         longest = max(longest, 4 * depth + len(node.name))
+        kinds = max(kinds, len(node.kind))
+        tokens = max(tokens, len(fmt.tokens(node.tokens)))
+        costs = max(costs, len(fmt.cost(node.cost)))
         stack.extend((child, depth + 1) for child in node.children)
-    bar_w = BAR_W
     name_w = min(longest, 40)
-    if width - fixed - bar_w < name_w:
-        bar_w = max(8, width - fixed - name_w)
-        name_w = max(12, width - fixed - bar_w)
-    return _Layout(name_w, bar_w, view.start_ns, view.end_ns, width)
+    layout = _Layout(name_w, BAR_W, view.start_ns, view.end_ns, width)
+
+    def room() -> int:  # what the name column may take
+        fixed = layout.kind_w + DUR_W + layout.tok_w + layout.cost_w + STATUS_W + len(GAP) * 5
+        return width - fixed - (layout.bar_w + len(GAP) if layout.bar_w else 0)
+
+    if room() < name_w:
+        layout.bar_w = max(8, BAR_W - (name_w - room()))
+    if room() < name_w:  # narrow: columns as wide as their values, not their widest case
+        layout.kind_w = max(len("kind"), kinds)
+        layout.tok_w = max(len("tokens"), tokens)
+        layout.cost_w = max(len("cost"), costs)
+        layout.bar_w = max(8, min(BAR_W, layout.bar_w + (room() - name_w)))
+    if room() < name_w:
+        layout.bar_w = 0  # the names matter more than the bar
+    layout.name_w = max(12, min(name_w, room()))
+    return layout
 
 
 def _column_header(layout: _Layout) -> Line:
-    text = (
-        "span".ljust(layout.name_w)
-        + GAP
-        + "kind".ljust(KIND_W)
-        + GAP
-        + "duration".rjust(DUR_W)
-        + GAP
-        + "timeline".ljust(layout.bar_w)
-        + GAP
-        + "tokens".rjust(TOK_W)
-        + GAP
-        + "cost".rjust(COST_W)
-        + GAP
-        + "status"
-    )
-    return [(text, "dim")]
+    cells = [
+        "span".ljust(layout.name_w),
+        "kind".ljust(layout.kind_w),
+        "duration".rjust(DUR_W),
+        *(["timeline".ljust(layout.bar_w)] if layout.bar_w else []),
+        "tokens".rjust(layout.tok_w),
+        "cost".rjust(layout.cost_w),
+        "status",
+    ]
+    return [(GAP.join(cells), "dim")]
 
 
 def _row(node: Node, prefix: str, layout: _Layout) -> Line:
@@ -145,19 +175,22 @@ def _row(node: Node, prefix: str, layout: _Layout) -> Line:
     guide, label = name[: len(prefix)], name[len(prefix) :]
     kind_style = KIND_STYLE.get(node.kind, "")
     status_style = "bold red" if node.is_error else "green"
+    bar: Line = []
+    if layout.bar_w:
+        timing = fmt.bar(node.start_ns, node.end_ns, layout.t0, layout.t1, layout.bar_w)
+        bar = [(timing, kind_style), (GAP, "")]
     return [
         (guide, "dim"),
         (label.ljust(layout.name_w - len(guide)), "bold red" if node.is_error else "bold"),
         (GAP, ""),
-        (node.kind.ljust(KIND_W), kind_style),
+        (node.kind.ljust(layout.kind_w), kind_style),
         (GAP, ""),
         (fmt.duration(node.duration_ms).rjust(DUR_W), ""),
         (GAP, ""),
-        (fmt.bar(node.start_ns, node.end_ns, layout.t0, layout.t1, layout.bar_w), kind_style),
+        *bar,
+        (fmt.tokens(node.tokens).rjust(layout.tok_w), ""),
         (GAP, ""),
-        (fmt.tokens(node.tokens).rjust(TOK_W), ""),
-        (GAP, ""),
-        (fmt.cost(node.cost).rjust(COST_W), ""),
+        (fmt.cost(node.cost).rjust(layout.cost_w), ""),
         (GAP, ""),
         (node.status, status_style),
     ]
@@ -202,6 +235,8 @@ def _details(node: Node, prefix: str, opts: TreeOptions, full: bool, width: int)
             )
         out.append([(prefix, "dim"), (" · ".join(facts), "dim")])
     if node.input_messages is not None or node.output_messages is not None:
+        if node.input_messages is None and node.has_inputs:  # a reply to inputs, not messages
+            out.extend(_text_lines(prefix, "in:  ", show(node.inputs), full, width))
         messages = list(node.input_messages or [])
         if not full and len(messages) > opts.messages:
             hidden = len(messages) - opts.messages
@@ -285,7 +320,7 @@ def tree_lines(view: TraceView, width: int, opts: TreeOptions | None = None) -> 
         roots = _select(view, opts.span)
         full = True
     layout = _layout(view, roots, width)
-    lines = header_lines(view)
+    lines = header_lines(view, width)
     lines.append([])
     lines.append(_column_header(layout))
     # (node or summary, guide for its own row, guide for the lines under it, depth)

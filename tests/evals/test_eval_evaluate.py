@@ -82,7 +82,7 @@ def test_nan_from_a_metric_becomes_an_error() -> None:
 
 def test_missing_column_refused_before_any_work(sqlite_uri: str) -> None:
     judge = TinyJudge()
-    with pytest.raises(ValueError, match=r"metric 'rougeL' needs column 'expected' \(or") as info:
+    with pytest.raises(ValueError, match=r"metric 'rouge_l' needs column 'expected' \(or") as info:
         evaluate(
             [{"question": "q", "answer": "a"}], [metrics.rouge_l(), judged_correct], judge=judge
         )
@@ -241,7 +241,7 @@ def test_rows_naming_trace_ids_read_their_traces(sqlite_uri: str) -> None:
     data = [{"trace_id": i, "expected": e} for i, (_, e) in zip(ids, QUESTIONS, strict=True)]
     result = evaluate(data, [metrics.rouge_l(), metrics.num_steps()], log_to_mlflow=False)
     assert result.table["question"].tolist() == [q for q, _ in QUESTIONS]
-    assert result.table["rougeL/value"][0] == 1.0
+    assert result.table["rouge_l/value"][0] == 1.0
     assert result.table["num_steps/value"].tolist() == [1.0, 1.0, 1.0]
 
 

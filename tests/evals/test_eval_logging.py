@@ -38,8 +38,8 @@ def test_run_params_metrics_and_table(backend: str, tmp_path: Path) -> None:
     assert run.info.run_name == "baseline" and run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == "evals-tests"
     params = run.data.params
-    assert params["metrics"] == "exact_match,rougeL,judged_correct"
-    assert params["metric.rougeL.use_stemmer"] == "True"
+    assert params["metrics"] == "exact_match,rouge_l,judged_correct"
+    assert params["metric.rouge_l.use_stemmer"] == "True"
     assert params["metric.judged_correct.version"] == "2"
     assert params["metric.exact_match.threshold"] == "1.0"
     assert params["judge.model"] == "tiny-judge"
@@ -63,7 +63,7 @@ def test_run_params_metrics_and_table(backend: str, tmp_path: Path) -> None:
     assert [r["exact_match/value"] for r in as_dicts] == [1.0, 0.0, 0.0]
     assert [r["question"] for r in as_dicts] == [d["question"] for d in DATA]
     summary = read_json_artifact(client, result.run_id, "eval/summary.json", tmp_path / "s")
-    assert summary["aggregates"]["rougeL"]["n_scored"] == 3
+    assert summary["aggregates"]["rouge_l"]["n_scored"] == 3
     assert summary["judge_usage"]["calls"] == 3
 
 

@@ -71,9 +71,9 @@ def test_html_document_is_self_contained(known: Known) -> None:
     assert not re.search(r"(src|href)\s*=", page)  # no script, style or font from elsewhere
     assert page.count('<details class="span') == 4
     assert page.count("</details>") == page.count("<details")
-    # the failed span and its ancestors start open, the rest of the tree closed
+    # the failed span, the chat call and their ancestors start open, the rest of the tree closed
     opened = re.findall(r'<details class="span[^"]*" data-span-id="[^"]+" open>', page)
-    assert len(opened) == 2
+    assert len(opened) == 3 and "k-RETRIEVER" not in "".join(opened)
 
 
 def test_show_by_id_uses_the_configured_store(known: Known) -> None:
@@ -136,7 +136,7 @@ def test_filters_and_formats() -> None:
     with pytest.raises(llmtrace.LLMTraceError, match="--status 'meh'"):
         build_filter(status="meh")
     assert [duration(x) for x in (0.5, 13.14, 2345, 185_000)] == [
-        "0.50 ms",
+        "500 µs",
         "13.1 ms",
         "2.35 s",
         "3m 05s",
