@@ -30,7 +30,7 @@ from typing import IO, Any
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from ._isolate import describe
-from ._sql_direct import DirectWriter, sqlite_path
+from ._sql_direct import DirectWriter, StoreChanged, sqlite_path
 from ._wire import decode_spans, read_frame, write_frame
 
 FORCE_MLFLOW_ENV = "LLMTRACE_EXPORT_VIA_MLFLOW"
@@ -49,6 +49,8 @@ class Sink:
         self._exporter: Any = None
         self.summary: Any = None
         self.fallback_spans = 0  # spans handed to MLflow's path
+        self.direct_spans = 0  # spans the direct path stored
+        self.broken = ""  # why every batch fails: the store file went away (`StoreChanged`)
 
     def exporter(self) -> Any:
         """`MlflowSpanExporter`, its store open (imports MLflow, the first time)."""
@@ -73,22 +75,29 @@ class Sink:
         return self._exporter
 
     def paths(self) -> dict[str, int]:
-        direct = self.writer.written if self.writer is not None else 0
-        return {"direct_spans": direct, "mlflow_spans": self.fallback_spans}
+        return {"direct_spans": self.direct_spans, "mlflow_spans": self.fallback_spans}
 
     def handle(self, batch: tuple[Any, ...]) -> tuple[Any, ...]:
         """Store one wire batch; the answer frame (see the module doc)."""
+        if self.broken:
+            return ("fail", self.broken, 0, self.paths())
         rest: tuple[Any, ...] | None = batch
-        direct_before = self.writer.written if self.writer is not None else 0
+        direct = 0  # spans of this batch the direct path stored
         if self.writer is not None:
+            before = self.writer.written
             try:
                 rest = self.writer.write(batch)
+            except StoreChanged as exc:  # as MLflow's store opened at the start would, every
+                self.broken = describe(exc)  # batch fails from now on (counted by the parent)
+                return ("fail", self.broken, 0, self.paths())
             except Exception as exc:  # a store error: MLflow's path retries, isolates, counts
                 logger_debug("direct write failed (%s); using MLflow's path", describe(exc))
                 rest = batch
+            else:
+                direct = self.writer.written - before
+            self.direct_spans += direct
         if rest is None:
             return ("ok", None, 0, self.paths())
-        direct = (self.writer.written if self.writer is not None else 0) - direct_before
         self.fallback_spans += len(rest[1])
         try:
             exporter = self.exporter()

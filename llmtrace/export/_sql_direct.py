@@ -39,6 +39,10 @@ _KEY_VALUE = ("request_id", "key", "value")
 _CHUNK = 500  # ids per "IN (...)" query (SQLite's variable limit is 32,766 here, 999 on old builds)
 
 
+class StoreChanged(Exception):
+    """The store file was deleted or replaced since it was checked: the direct path is off."""
+
+
 def mlflow_version() -> str | None:
     try:
         return importlib.metadata.version("mlflow")
@@ -65,6 +69,7 @@ class DirectWriter:
         self.uncovered = 0  # spans of complete new traces it left to log_spans (not covered)
         self.priced = 0  # spans whose cost MLflow's price catalog gave (MLflow imported)
         self._con: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file checked
 
     @classmethod
     def open(cls, tracking_uri: str, experiment: str | None) -> DirectWriter | None:
@@ -101,10 +106,21 @@ class DirectWriter:
         return cls(path, str(row[0]), str(row[1]))
 
     def _connection(self) -> sqlite3.Connection:
+        try:
+            found = os.stat(self.path)
+            same = (found.st_dev, found.st_ino) == self._file
+        except OSError:
+            same = False
+        if not same and self._file is not None:  # deleted or replaced while open: a sqlite3
+            self.close()  # connection would go on writing into the unlinked file
+            raise StoreChanged(f"{self.path} was deleted or replaced")
         if self._con is None:
             # autocommit mode: transactions are begun explicitly (BEGIN IMMEDIATE)
             self._con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._con.execute("PRAGMA foreign_keys = ON")
+            if self._file is None:
+                found = os.stat(self.path)
+                self._file = (found.st_dev, found.st_ino)
         return self._con
 
     def close(self) -> None:

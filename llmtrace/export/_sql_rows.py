@@ -19,6 +19,7 @@ import posixpath
 import re
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring_ascii as _encode_str  # what json.dumps uses for str
 from typing import Any
 
 from .. import _semconv as sc
@@ -49,18 +50,39 @@ class Uncovered(Exception):
     """This trace is left to MLflow's own `log_spans` (it is outside what was checked)."""
 
 
+_PLAIN_ROOTS: set[str] = set()
+_TAG_KEYS: dict[str, bool] = {}  # tag key -> valid for MLflow, memoized
+_MIRROR: dict[str, bool] = {}  # key -> sc.is_mirror_key(key), memoized (keys repeat)
+
+
+def _dumps(value: Any) -> str:
+    """``json.dumps(value)``, without its call overhead for the common scalar types."""
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return json.dumps(list(value) if kind is tuple else value)
+
+
 def mlflow_attributes(source: Any, trace_id: int) -> dict[str, str]:
     """The attributes of the MLflow span `to_mlflow_span` makes: JSON text values."""
     attrs: dict[str, str] = {}
     mirrored = bool(source.get(sc.LLMTRACE_MIRRORED))  # OpenInference copies: not stored twice
     for key, value in source.items():
-        if mirrored and sc.is_mirror_key(key):
-            continue
+        if mirrored:
+            skip = _MIRROR.get(key)
+            if skip is None:
+                skip = _MIRROR[key] = sc.is_mirror_key(key)
+            if skip:
+                continue
         if key in sc.JSON_VALUED and isinstance(value, str):
             attrs[key] = value
         else:
-            attrs[key] = json.dumps(list(value) if isinstance(value, tuple) else value)
-    attrs[sc.MLFLOW_TRACE_REQUEST_ID] = json.dumps(mlflow_trace_id(trace_id))
+            attrs[key] = _dumps(value)
+    attrs[sc.MLFLOW_TRACE_REQUEST_ID] = _encode_str(mlflow_trace_id(trace_id))
     return attrs
 
 
@@ -149,10 +171,14 @@ def _bounded(value: Any) -> str | None:
 
 def _tag(key: str, value: str) -> tuple[str, str] | None:
     """MLflow's `_validate_trace_tag`: None where it raises (MLflow skips the tag)."""
-    norm = posixpath.normpath(key)
-    if not _TAG_NAME.match(key) or norm != key or norm == "." or norm.startswith(("..", "/")):
-        return None
-    if len(key) > 250:
+    valid = _TAG_KEYS.get(key)
+    if valid is None:
+        norm = posixpath.normpath(key)
+        valid = bool(_TAG_NAME.match(key)) and len(key) <= 250
+        valid = valid and norm == key and norm != "." and not norm.startswith(("..", "/"))
+        if len(_TAG_KEYS) < 10_000:
+            _TAG_KEYS[key] = valid
+    if not valid:
         return None
     if len(value) > 8000:
         raise Uncovered("a tag MLflow would truncate")
@@ -227,8 +253,10 @@ def _b64(number: int, size: int) -> str:
 
 def artifact_location(root: str, trace_id: str) -> str:
     """MLflow's trace artifact location under an experiment's artifact root (plain roots)."""
-    if not re.fullmatch(r"(file://)?/[^?#;%\\]*[^/?#;%\\]", root) or "//" in root[8:]:
-        raise Uncovered("an artifact root this module does not join")
+    if root not in _PLAIN_ROOTS:
+        if not re.fullmatch(r"(file://)?/[^?#;%\\]*[^/?#;%\\]", root) or "//" in root[8:]:
+            raise Uncovered("an artifact root this module does not join")
+        _PLAIN_ROOTS.add(root)
     return f"{root}/traces/{trace_id}/artifacts"
 
 

@@ -88,9 +88,12 @@ def sanitize(attributes: dict[str, Any]) -> dict[str, Any]:
     """MLflow's `sanitize_attributes`: one layer of double JSON encoding stripped."""
     out = {}
     for key, value in attributes.items():
+        if not isinstance(value, str) or value.lstrip()[:1] != '"':
+            out[key] = value  # JSON text of anything but a string (or not JSON): kept as is
+            continue
         try:
             result = json.loads(value)
-            if isinstance(result, str):
+            if isinstance(result, str) and result.lstrip()[:1] in ('"', "{", "["):
                 try:
                     if isinstance(json.loads(result), (str, dict, list)):
                         out[key] = result
