@@ -8,7 +8,8 @@ signalled, the parent flushes through it and then closes the pipe.
 Each answer is ``(status, error, refused, paths)``: ``"ok"`` when some of the batch was stored,
 with ``refused`` the spans of it that were not (traces refused alone, `_isolate`), or ``"fail"``
 when none was; ``paths`` counts the spans stored so far by the direct path and the spans handed
-to MLflow's own path (uncovered, split or already-begun traces). Its logging (MLflow's
+to MLflow's own path (uncovered, split or already-begun traces), and says whether MLflow was
+imported. Its logging (MLflow's
 tracebacks included) goes through `_quiet.Summary`: a store that fails for every batch costs a
 line per distinct error per 30 s, not thousands.
 
@@ -75,7 +76,11 @@ class Sink:
         return self._exporter
 
     def paths(self) -> dict[str, int]:
-        return {"direct_spans": self.direct_spans, "mlflow_spans": self.fallback_spans}
+        return {
+            "direct_spans": self.direct_spans,
+            "mlflow_spans": self.fallback_spans,
+            "mlflow_imported": int("mlflow" in sys.modules),
+        }
 
     def handle(self, batch: tuple[Any, ...]) -> tuple[Any, ...]:
         """Store one wire batch; the answer frame (see the module doc)."""

@@ -289,3 +289,54 @@ def test_foreign_genai_spans_equal_log_spans(
     ).fetchone()
     con.close()
     assert totals[0] == 30 and totals[1] == 9 and totals[2] > 3e-5  # one span priced by MLflow
+
+
+def _worker_paths() -> dict[str, int]:
+    from llmtrace import _runtime
+
+    pipeline = _runtime._pipeline
+    assert pipeline is not None
+    return dict(pipeline.mlflow_exporter.counters())
+
+
+@pytest.mark.slow
+def test_export_process_writes_directly_without_mlflow(sqlite_uri: str) -> None:
+    """Through the export process: covered traces stored without MLflow imported there; an
+    uncovered one then goes through MLflow's path (imported then), counted; all read back."""
+    tracer = llmtrace.tracer_provider().get_tracer("foreign")
+
+    @llmtrace.trace(kind="AGENT")
+    def agent(n: int) -> int:
+        with tracer.start_as_current_span("chat m") as span:
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",  # no model: nothing for MLflow to price
+                    "gen_ai.usage.input_tokens": n,
+                    "gen_ai.usage.output_tokens": 1,
+                    "gen_ai.conversation.id": "c-1",
+                }
+            )
+        return n
+
+    for n in range(1, 21):
+        agent(n)
+    assert llmtrace.flush(60)
+    paths = _worker_paths()
+    assert paths["direct_spans"] == 40 and paths["mlflow_spans"] == 0
+    assert paths["mlflow_imported"] == 0
+    with tracer.start_as_current_span("traceloop") as span:
+        span.set_attributes({"traceloop.span.kind": "task", "traceloop.entity.input": "in"})
+    assert llmtrace.flush(120)
+    paths = _worker_paths()
+    assert paths["direct_spans"] == 40 and paths["mlflow_spans"] == 1
+    assert paths["mlflow_imported"] == 1
+    stats = llmtrace.stats()
+    assert stats.failed == 0 and stats.dropped == 0 and stats.exported == 41
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("tests")
+    traces = client.search_traces(locations=[experiment.experiment_id], max_results=100)
+    assert len(traces) == 21
+    chats = [t for t in traces if t.info.request_metadata.get("mlflow.trace.session") == "c-1"]
+    assert sorted(t.info.token_usage["input_tokens"] for t in chats) == list(range(1, 21))
+    loop = next(t for t in traces if t.data.spans[0].name == "traceloop")
+    assert loop.data.spans[0].inputs == "in"
