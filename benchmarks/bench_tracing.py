@@ -111,11 +111,13 @@ NESTED_SPANS = 10
 TRACED_BLOCKS = 3  # traced blocks per undecorated block in the latency runs
 EXPERIMENT = "bench"
 CONTENDERS = ("undecorated", "otel", "llmtrace", "mlflow")
+TPUT_CONTENDERS = ("llmtrace", "llmtrace-oldpath", "mlflow")
 LABELS = {
     "undecorated": "undecorated",
     "otel": "raw OTel SDK",
     "llmtrace": "@llmtrace.trace",
     "mlflow": "@mlflow.trace",
+    "llmtrace-oldpath": "llmtrace, old path",
 }
 
 
@@ -171,6 +173,121 @@ def build(deco: Callable[[Callable[..., Any]], Callable[..., Any]], spans: int, 
 
 def identity(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
+
+
+GENAI = "genai"
+"""Throughput workload (b'): a GenAI-shaped trace, an app span and the LLM span in it with the
+keys `llmtrace.openai` writes for a chat completion (GenAI semconv attributes, messages, token
+usage, cost, model), set on the tracer's own span API."""
+GENAI_MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+GENAI_REPLY = {
+    "id": "chatcmpl-1",
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Hello! How can I help?"},
+        }
+    ],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+}
+GENAI_ATTRIBUTES = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.system": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.response.id": "chatcmpl-1",
+    "gen_ai.response.finish_reasons": ("stop",),
+    "gen_ai.usage.input_tokens": 12,
+    "gen_ai.usage.output_tokens": 7,
+    "gen_ai.request.temperature": 0.2,
+    "gen_ai.input.messages": json.dumps(
+        [
+            {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+            for m in GENAI_MESSAGES
+        ]
+    ),
+    "gen_ai.output.messages": json.dumps(
+        [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": "Hello! How can I help?"}],
+                "finish_reason": "stop",
+            }
+        ]
+    ),
+    "server.address": "api.openai.com",
+    "mlflow.chat.tokenUsage": json.dumps(
+        {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}
+    ),
+    "mlflow.llm.cost": json.dumps(
+        {"input_cost": 1.8e-06, "output_cost": 4.2e-06, "total_cost": 6e-06}
+    ),
+    "mlflow.llm.model": "gpt-4o-mini-2024-07-18",
+    "mlflow.llm.provider": "openai",
+    "mlflow.message.format": "openai",
+}
+
+
+def build_genai(c: Contender) -> Callable[[Any], Any]:
+    """The GenAI-shaped trace (see `GENAI`) for contender ``c``."""
+    request = {"model": "gpt-4o-mini", "messages": GENAI_MESSAGES}
+    mlflow_tracer = c.name == "mlflow"
+    if mlflow_tracer:
+        import mlflow
+
+        attributes = {
+            k: (
+                json.loads(v)
+                if k.startswith("mlflow.")
+                and k != "mlflow.llm.model"
+                and k != "mlflow.llm.provider"
+                and k != "mlflow.message.format"
+                else v
+            )
+            for k, v in GENAI_ATTRIBUTES.items()
+        }
+
+        def llm_call(x: Any) -> Any:
+            with mlflow.start_span("chat gpt-4o-mini", span_type="CHAT_MODEL") as span:
+                span.set_inputs(request)
+                span.set_attributes(attributes)
+                span.set_outputs(GENAI_REPLY)
+            return x
+    else:
+        import llmtrace
+
+        def llm_call(x: Any) -> Any:
+            with llmtrace.span("chat gpt-4o-mini", kind="LLM") as span:
+                span.set_inputs(request)
+                span.set_attributes(GENAI_ATTRIBUTES)
+                span.set_outputs(GENAI_REPLY)
+            return x
+
+    def app(x: Any) -> Any:
+        return llm_call(x)
+
+    app.__name__ = app.__qualname__ = "app"
+    return c.deco(app)
+
+
+def export_process_figures() -> dict[str, Any]:
+    """The export process's peak RSS (VmHWM) and its write-path counters, if there is one."""
+    try:
+        from llmtrace import _runtime
+
+        exporter = _runtime._pipeline.mlflow_exporter  # type: ignore[union-attr]
+        out: dict[str, Any] = {"export_paths": dict(getattr(exporter, "paths", {}))}
+        proc = getattr(exporter, "_proc", None)
+        if proc is not None:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith(("VmHWM", "VmRSS")):
+                    out[line.split(":")[0].lower() + "_mb"] = int(line.split()[1]) / 1024
+        return out
+    except Exception as exc:
+        return {"export_process_error": repr(exc)}
 
 
 class Contender:
@@ -240,9 +357,16 @@ class Contender:
                 "failed": s.failed,
                 "queued_now": s.queued,
                 "last_error": s.last_error,
+                **export_process_figures(),
             }
 
         self.extra = extra
+
+    def _setup_llmtrace_oldpath(self) -> None:
+        """The export process writing through MLflow's objects only (the write path before
+        the direct one), to compare both in one run."""
+        os.environ["LLMTRACE_EXPORT_VIA_MLFLOW"] = "1"  # read by the export process
+        self._setup_llmtrace()
 
     # Diagnostic variants (--diagnose): llmtrace's pipeline with parts of the export removed.
     def _setup_llmtrace_nostore(self) -> None:
@@ -509,10 +633,12 @@ def scenario_contention(spans: int, calls: int, warmup: int) -> dict[str, Any]:
     }
 
 
-def scenario_throughput(contender: str, spans: int, n: int, settle_s: float) -> dict[str, Any]:
+def scenario_throughput(
+    contender: str, spans: int, n: int, settle_s: float, genai: bool = False
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-tput-{contender}-"))
     c = Contender(contender, tmp)
-    fn = build(c.deco, spans, 0.0)
+    fn = build_genai(c) if genai else build(c.deco, spans, 0.0)
     fn(-1)  # warm: imports, experiment, tables; not timed
     c.flush()
     reader = Reader(c.uri)
@@ -533,6 +659,7 @@ def scenario_throughput(contender: str, spans: int, n: int, settle_s: float) -> 
     return {
         "contender": contender,
         "spans": spans,
+        "workload": GENAI if genai else "plain",
         "n": n,
         "stored": stored,
         "complete_traces": complete,
@@ -652,6 +779,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
             spans, args.calls if spans == 1 else args.nested_calls, args.warmup
         )
     if kind == "tput":
+        if rest[1] == GENAI:
+            return scenario_throughput(rest[0], 2, args.tput_genai_n, args.settle, genai=True)
         contender, spans = rest[0], int(rest[1])
         n = args.tput_n if spans == 1 else args.tput_nested_n
         return scenario_throughput(contender, spans, n, args.settle)
@@ -665,7 +794,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def all_scenarios() -> list[str]:
     names = [f"lat:{c}:{s}" for s in (1, NESTED_SPANS) for c in CONTENDERS]
-    names += [f"tput:{c}:{s}" for s in (1, NESTED_SPANS) for c in ("llmtrace", "mlflow")]
+    names += [f"tput:{c}:{s}" for s in (1, NESTED_SPANS) for c in TPUT_CONTENDERS]
+    names += [f"tput:{c}:{GENAI}" for c in TPUT_CONTENDERS]
     names += ["burst:llmtrace", "burst:mlflow", "import:llmtrace", "import:mlflow"]
     return names
 
@@ -755,6 +885,7 @@ def child_argv(args: argparse.Namespace, name: str, result: Path) -> list[str]:
         "warmup",
         "tput_n",
         "tput_nested_n",
+        "tput_genai_n",
         "burst",
         "mlflow_burst",
         "settle",
@@ -853,6 +984,20 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     s: dict[str, Any] = {}
+    for spans in (1, NESTED_SPANS, GENAI):
+        tl, to = (
+            results.get(f"tput:llmtrace:{spans}"),
+            results.get(f"tput:llmtrace-oldpath:{spans}"),
+        )
+        tm = results.get(f"tput:mlflow:{spans}")
+        s[f"tput_paths_{spans}"] = {
+            "llmtrace_over_oldpath": ratio(tl and tl["traces_per_s"], to and to["traces_per_s"]),
+            "llmtrace_over_mlflow": ratio(tl and tl["traces_per_s"], tm and tm["traces_per_s"]),
+            "oldpath_over_mlflow": ratio(to and to["traces_per_s"], tm and tm["traces_per_s"]),
+            "worker_peak_rss_mb": tl and tl["after"].get("vmhwm_mb"),
+            "oldpath_worker_peak_rss_mb": to and to["after"].get("vmhwm_mb"),
+            "export_paths": tl and tl["after"].get("export_paths"),
+        }
     for spans in (1, NESTED_SPANS):
         lat = {c: results.get(f"lat:{c}:{spans}") for c in CONTENDERS}
         per = {c: (r["per_span_median_us"] if r else None) for c, r in lat.items()}
@@ -935,8 +1080,8 @@ def table(results: dict[str, Any], summary: dict[str, Any]) -> str:
         f"{'contender':<18}{'spans':>6}{'N':>7}{'stored':>8}{'complete':>9}{'calls s':>9}"
         f"{'total s':>9}{'traces/s':>10}{'spans/s':>10}{'CPU s (proc+children)':>23}"
     )
-    for spans in (1, NESTED_SPANS):
-        for c in ("llmtrace", "mlflow"):
+    for spans in (1, NESTED_SPANS, GENAI):
+        for c in TPUT_CONTENDERS:
             r = results.get(f"tput:{c}:{spans}")
             if not r:
                 continue
@@ -951,9 +1096,13 @@ def table(results: dict[str, Any], summary: dict[str, Any]) -> str:
                     f"{x['traces_per_s']:.1f} ({x['stored']} stored)" for x in r["rounds"]
                 )
                 add(f"    rounds traces/s: {each}; median shown")
+        paths = summary[f"tput_paths_{spans}"]
         add(
-            f"  {spans}-span ratio llmtrace/mlflow traces/s = "
-            f"{fmt(summary[f'tput_{spans}']['llmtrace_over_mlflow'], 'x', 1)}"
+            f"  {spans}: traces/s llmtrace/mlflow = {fmt(paths['llmtrace_over_mlflow'], 'x', 1)}"
+            f", llmtrace/old path = {fmt(paths['llmtrace_over_oldpath'], 'x', 2)}"
+            f", old path/mlflow = {fmt(paths['oldpath_over_mlflow'], 'x', 1)}; export process"
+            f" peak RSS {fmt(paths['worker_peak_rss_mb'], ' MB')} (old path"
+            f" {fmt(paths['oldpath_worker_peak_rss_mb'], ' MB')}); paths {paths['export_paths']}"
         )
     add("")
     add("(c) burst of back-to-back 1-span traces, count stored after flush")
@@ -1035,6 +1184,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, help="untimed warm-up calls (300)")
     p.add_argument("--tput-n", type=int, help="1-span traces in the throughput run (500)")
     p.add_argument("--tput-nested-n", type=int, help="10-span traces in throughput run (200)")
+    p.add_argument("--tput-genai-n", type=int, help="GenAI-shaped traces in throughput run (500)")
     p.add_argument("--burst", type=int, help="llmtrace burst size (10000)")
     p.add_argument("--mlflow-burst", type=int, help="@mlflow.trace burst size (10000)")
     p.add_argument("--settle", type=float, help="give up when the count is flat this long (s)")
@@ -1066,6 +1216,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         warmup=300,
         tput_n=500,
         tput_nested_n=200,
+        tput_genai_n=500,
         burst=10_000,
         mlflow_burst=10_000,
         settle=15.0,
@@ -1079,6 +1230,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         warmup=50,
         tput_n=100,
         tput_nested_n=20,
+        tput_genai_n=100,
         burst=1000,
         mlflow_burst=300,
         settle=5.0,

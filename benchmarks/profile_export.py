@@ -22,6 +22,8 @@ Three small experiments, each in this one process (run them one at a time):
         captured (as encoded for the pipe), then decoded and written by `MlflowSpanExporter`
         in this process, ``--batch`` traces per call, into a fresh SQLite store; prints ms per
         trace (wall, garbage collector frozen after MLflow's import as in the export process).
+        ``--direct``: the same batches through `_sql_direct.DirectWriter` (what the export
+        process does for a checked SQLite store), the rest through `MlflowSpanExporter`.
 
     python benchmarks/profile_export.py gil --spans 10 --switch-interval 0.0005
         bench_tracing's latency scenario for llmtrace under another ``sys.setswitchinterval``
@@ -183,7 +185,7 @@ def hotpath(spans: int) -> list[dict[str, Any]]:
     return rows
 
 
-def worker(spans: int, traces: int, batch: int) -> dict[str, Any]:
+def worker(spans: int, traces: int, batch: int, direct: bool = False) -> dict[str, Any]:
     import llmtrace
     from llmtrace.export import _export_process
     from llmtrace.export._exporter_mlflow import MlflowSpanExporter
@@ -211,18 +213,34 @@ def worker(spans: int, traces: int, batch: int) -> dict[str, Any]:
     exporter._local_store()
     gc.collect()
     gc.freeze()
-    exporter.export(decode_spans((resource_attributes, rows[:spans])))  # warm, not timed
+    if direct:  # what the export process does for a checked SQLite store (`_sql_direct`)
+        from llmtrace.export._sql_direct import DirectWriter
+
+        writer = DirectWriter.open(f"sqlite:///{tmp / 'replay.db'}", bench.EXPERIMENT)
+        assert writer is not None
+
+        def export(part: Any) -> None:
+            left = writer.write(part)
+            if left is not None:
+                exporter.export(decode_spans(left))
+    else:
+
+        def export(part: Any) -> None:
+            exporter.export(decode_spans(part))
+
+    export((resource_attributes, rows[:spans]))  # warm, not timed
     rows = rows[spans:]
     per_call = batch * spans
     t = time.perf_counter()
     for i in range(0, len(rows), per_call):
-        exporter.export(decode_spans((resource_attributes, rows[i : i + per_call])))
+        export((resource_attributes, rows[i : i + per_call]))
     elapsed = time.perf_counter() - t
     n = len(rows) // spans
     return {
         "spans": spans,
         "traces": n,
         "batch_traces": batch,
+        "path": "direct" if direct else "MlflowSpanExporter",
         "ms_per_trace": 1000 * elapsed / n,
         "last_error": exporter.last_error,
     }
@@ -249,6 +267,7 @@ def main() -> None:
     w.add_argument("--spans", type=int, default=10)
     w.add_argument("--traces", type=int, default=1000)
     w.add_argument("--batch", type=int, default=100, help="traces per export call")
+    w.add_argument("--direct", action="store_true", help="the direct path (_sql_direct)")
     g = sub.add_parser("gil")
     g.add_argument("--spans", type=int, default=10)
     g.add_argument("--switch-interval", type=float, default=0.005)
@@ -265,7 +284,7 @@ def main() -> None:
     elif args.cmd == "hotpath":
         result = hotpath(args.spans)
     elif args.cmd == "worker":
-        result = worker(args.spans, args.traces, args.batch)
+        result = worker(args.spans, args.traces, args.batch, args.direct)
     elif args.cmd == "gil":
         result = gil(args.spans, args.switch_interval, args.calls, args.warmup, args.in_process)
     else:

@@ -58,6 +58,7 @@ class ProcessExporter(SpanExporter):
         self.retries = retries
         self.last_error: str | None = None
         self.refused = 0  # spans of batches the child answered "ok" for, not stored after all
+        self.paths: dict[str, int] = {}  # the child's: spans stored directly / via MLflow's path
         self._proc: subprocess.Popen[bytes] | None = None
         self._fallback: MlflowSpanExporter | None = None
         self._lock = threading.Lock()
@@ -68,9 +69,7 @@ class ProcessExporter(SpanExporter):
     def _start(self) -> subprocess.Popen[bytes] | None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         # Storing a span with token usage but no cost makes MLflow price it from its model
         # catalog, which it first tries to download from github.com (with retries). Storing
         # traces must not touch the network: MLflow's bundled catalog is used unless the user
@@ -155,6 +154,8 @@ class ProcessExporter(SpanExporter):
                 return self._export_in_process(spans)
             status, error = answer[0], answer[1]
             refused = int(answer[2]) if len(answer) > 2 else 0
+            if len(answer) > 3 and isinstance(answer[3], dict):
+                self.paths = dict(answer[3])
             if status == "ok":
                 if refused:
                     self.refused += refused
@@ -171,8 +172,10 @@ class ProcessExporter(SpanExporter):
 
     def counters(self) -> dict[str, int]:
         """``failed``: spans of batches answered SUCCESS that were not stored after all (see
-        `MlflowSpanExporter.counters`; with the in-process fallback, its counters too)."""
-        found = {"failed": self.refused}
+        `MlflowSpanExporter.counters`; with the in-process fallback, its counters too); and
+        the export process's ``direct_spans`` / ``mlflow_spans``: spans it wrote by the direct
+        path (`_sql_direct`) and spans it handed to MLflow's own path."""
+        found = {"failed": self.refused, **self.paths}
         if self._fallback is not None:
             for key, value in self._fallback.counters().items():
                 found[key] = found.get(key, 0) + value
@@ -186,6 +189,7 @@ class ProcessExporter(SpanExporter):
         self._proc = None
         self._lock = threading.Lock()
         self.refused = 0
+        self.paths = {}
         if self._fallback is not None:
             self._fallback.after_fork()
 

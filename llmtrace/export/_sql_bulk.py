@@ -284,20 +284,16 @@ class _Rows:
                         tag_value = validate_trace_name(tag_value)
                     root_tags[tag_key] = tag_value
 
-        start_ns = min(s.start_time_ns for s in spans)
-        start_ms = start_ns // 1_000_000
+        start_ms = min(s.start_time_ns for s in spans) // 1_000_000
         ends = [s.end_time_ns for s in spans if s.end_time_ns is not None]
-        # The trace's duration is its spans' time, rounded to the millisecond: the difference
-        # of the whole-millisecond ends would make 0.8 -> 2.2 ms a "2 ms" trace (1.4 ms in
-        # `traces show`, which reads the spans).
-        duration_ms = round((max(ends) - start_ns) / 1_000_000) if ends else None
+        end_ms = max(ends) // 1_000_000 if ends else None
         error = root_status == SpanStatusCode.ERROR
         info: dict[str, Any] = dict.fromkeys(_TRACE_INFO_COLUMNS)
         info.update(
             request_id=trace_id,
             experiment_id=experiment,
             timestamp_ms=start_ms,
-            execution_time_ms=duration_ms,
+            execution_time_ms=(end_ms - start_ms) if end_ms else None,
             status=(TraceState.ERROR if error else TraceState.OK).value,
             db_payload_generation=1,
             trace_name=root_tags.get(TraceTagKey.TRACE_NAME),
