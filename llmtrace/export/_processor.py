@@ -215,6 +215,7 @@ class BatchingProcessor(SpanProcessor):
             self._discard(span.context.span_id)
             self._drop(1, f"export queue full ({self._max_bytes // (1024 * 1024)} MB queued)")
             return
+        _shed(span)
         self._queue.append(span)  # deque.append is atomic
         if len(self._queue) >= self._batch and not self._wake.is_set():
             self._wake.set()
@@ -525,6 +526,22 @@ def bare_span(span: ReadableSpan, exc: BaseException) -> ReadableSpan:
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def _shed(span: ReadableSpan) -> None:
+    """Let go of the live span's empty event and link lists before ``span`` waits in the queue.
+
+    The SDK's span hands processors a `ReadableSpan` that shares its ``BoundedList`` of events
+    and of links: a deque and a lock each, ~1.9 KB per span even when empty, more than the
+    span's other fields together. A backlog of 20,000 spans held ~37 MB in them alone.
+    """
+    try:
+        if not span._events:
+            span._events = ()
+        if not span._links:
+            span._links = ()
+    except (AttributeError, TypeError):  # another SDK's span: nothing to shed
+        pass
 
 
 def _held_too_long(span: ReadableSpan) -> bool:
