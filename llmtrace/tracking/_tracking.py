@@ -72,7 +72,7 @@ def sync() -> str:
     import mlflow
     from mlflow.tracking import fluent
 
-    from ..export._store_setup import resolve_experiment_id
+    from ..export._store_setup import resolve_experiment_id, sqlite_setup_lock
 
     config = _runtime.current_config()
     uri = config.tracking_uri
@@ -87,7 +87,12 @@ def sync() -> str:
         ):
             return synced[2]
         name = config.experiment or "Default"
-        with mlflow_errors(f"experiment {name!r} in {uri}", not_found=TrackingError):
+        # MLflow creates the schema of a new SQLite file on this first open: the export
+        # process may be doing the same at this moment, so one first open at a time.
+        with (
+            mlflow_errors(f"experiment {name!r} in {uri}", not_found=TrackingError),
+            sqlite_setup_lock(uri),
+        ):
             experiment_id = resolve_experiment_id(uri, config.experiment)
             mlflow.set_experiment(experiment_id=experiment_id)
         _synced = (uri, config.experiment, experiment_id)

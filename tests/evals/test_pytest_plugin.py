@@ -304,7 +304,14 @@ def test_the_fixture_and_options_are_registered(pytester: pytest.Pytester) -> No
 
 def test_the_installed_distribution_names_the_plugin() -> None:
     """The ``pytest11`` entry point of the installed llmtrace (the lead reinstalls on merge)."""
-    dist = importlib.metadata.distribution("llmtrace")
+    # the installed distribution (pip's direct_url.json), not the source tree's llmtrace.egg-info
+    # that an editable install leaves beside pyproject.toml (first on sys.path under pytest)
+    installed = [
+        d
+        for d in importlib.metadata.distributions(name="llmtrace")
+        if d.read_text("direct_url.json")
+    ]
+    dist = installed[0] if installed else importlib.metadata.distribution("llmtrace")
     source = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
     if source != ROOT.as_uri() and not ON_CI:
         pytest.skip(f"llmtrace is installed from {source}, not this checkout: reinstall it here")
