@@ -17,6 +17,8 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from ._translate import model_in  # MLflow's model-name fallback, shared with the direct path
+
 logger = logging.getLogger("llmtrace")
 
 CHECKED_MLFLOW = ("3.17.",)
@@ -95,22 +97,6 @@ def _inert(attributes: Any, event_names: list[str]) -> bool:
     )
 
 
-def _model_in(value: Any) -> tuple[bool, str | None]:
-    """MLflow's model-name fallback on one of inputs/outputs: (decided, model name)."""
-    if not value:
-        return False, None
-    if isinstance(value, str):
-        if '"model"' not in value and "\\u" not in value:
-            return False, None  # JSON text without a "model" key anywhere (no escapes either)
-        try:
-            value = json.loads(value)
-        except Exception:
-            return False, None
-    if isinstance(value, dict) and (model := value.get("model")):
-        return True, model if isinstance(model, str) else None
-    return False, None
-
-
 def translate(span: Any) -> dict[str, Any]:
     """What MLflow's `translate_span_when_storing` returns for ``span``, computed faster.
 
@@ -129,9 +115,9 @@ def translate(span: Any) -> dict[str, Any]:
     span_dict = span.to_dict()
     attributes = sanitize_attributes(span_dict.get("attributes", {}))
     if SpanAttributeKey.MODEL not in attributes:
-        decided, model = _model_in(attributes.get(SpanAttributeKey.INPUTS))
+        decided, model = model_in(attributes.get(SpanAttributeKey.INPUTS))
         if not decided:
-            decided, model = _model_in(attributes.get(SpanAttributeKey.OUTPUTS))
+            decided, model = model_in(attributes.get(SpanAttributeKey.OUTPUTS))
         if model:
             attributes[SpanAttributeKey.MODEL] = dump_span_attribute_value(model)
     span_dict["attributes"] = attributes

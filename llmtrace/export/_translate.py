@@ -230,7 +230,7 @@ def _messages_from_events(events: list[dict[str, Any]], output: bool) -> str | N
     return json.dumps(messages) if messages else None
 
 
-def _model_in(value: Any) -> tuple[bool, str | None]:
+def model_in(value: Any) -> tuple[bool, str | None]:
     """MLflow's model-name fallback on one of inputs/outputs: (decided, model name)."""
     if not value:
         return False, None
@@ -318,9 +318,9 @@ def translate(attributes: dict[str, Any], events: list[dict[str, Any]]) -> dict[
             if (found := _first(attributes, keys)) and (model := _loads_or_same(found)):
                 break
         else:
-            decided, model = _model_in(attributes.get(INPUTS))
+            decided, model = model_in(attributes.get(INPUTS))
             if not decided:
-                decided, model = _model_in(attributes.get(OUTPUTS))
+                decided, model = model_in(attributes.get(OUTPUTS))
         if model:
             attributes[MODEL] = _dump(model)
     if MODEL_PROVIDER not in attributes:
