@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ from typing import Any
 
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.servers import stop_group, wait_ready
 
 
 @dataclass
@@ -137,21 +138,6 @@ class OtlpStub:
             self._server = None
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    """Wait until ``{url}/health`` answers 200 (raises if ``proc`` exits or time runs out)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server at {url} not healthy after {timeout}s")
-
-
 class MlflowServer:
     """An `mlflow server` subprocess on 127.0.0.1 that can be stopped and started again on
     the same port and backends."""
@@ -198,18 +184,11 @@ class MlflowServer:
                 env=env,
                 start_new_session=True,
             )
-        wait_healthy(self.url, self.proc, timeout)
+        wait_ready(self.url, self.proc, timeout)
         return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc)

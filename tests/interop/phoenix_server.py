@@ -9,17 +9,13 @@ WASM sandbox download), ``PHOENIX_TELEMETRY_ENABLED=false`` and the agent assist
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
-from tests.conftest import free_port
+from tests.servers import free_port, stop_group, wait_ready
 
 
 @dataclass(frozen=True)
@@ -60,33 +56,6 @@ def phoenix_environment(folder: Path, port: int, grpc_port: int) -> dict[str, st
     return env
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"phoenix serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
-            )
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"phoenix serve not ready after {timeout}s:\n{log.read_text()[-4000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
 @contextmanager
 def running_phoenix(python: Path, folder: Path, timeout: float = 300) -> Iterator[Phoenix]:
     """Run ``phoenix serve`` with the venv's interpreter ``python``; yield where it listens."""
@@ -107,7 +76,7 @@ def running_phoenix(python: Path, folder: Path, timeout: float = 300) -> Iterato
             start_new_session=True,
         )
         try:
-            _wait_ready(url, proc, log, timeout)
+            wait_ready(url, proc, timeout, path="/readyz", log=log)
             yield Phoenix(url=url, grpc_port=grpc_port, log=log)
         finally:
-            _stop(proc)
+            stop_group(proc, wait_s=30)
