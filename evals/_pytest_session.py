@@ -47,6 +47,14 @@ class TestRecord:
         return self.explicit or bool(self.trace_ids) or bool(self.results)
 
 
+@dataclass(frozen=True)
+class WorkerResult:
+    """An evaluation run made on a pytest-xdist worker, as the session's run needs it."""
+
+    run_id: str | None
+    experiment_id: str | None
+
+
 def _root_processor(recorder: SessionRecorder) -> Any:
     from opentelemetry.sdk.trace import SpanProcessor
 
@@ -95,6 +103,7 @@ class SessionRecorder:
         self._configured = False
         self._lock = threading.Lock()
         self._active = True
+        self._target: tuple[str, str] | None = None  # (uri, experiment id) the workers used
 
     # -- during the session -----------------------------------------------------------------
     def track(self, nodeid: str, *, explicit: bool) -> None:
@@ -172,13 +181,49 @@ class SessionRecorder:
         elif report.when == "call" and report.passed and record.outcome == "not run":
             record.outcome = "passed"
 
+    # -- pytest-xdist: the workers hand their tests to the controller, which logs one run -----
+    def handoff(self) -> dict[str, Any]:
+        """On a worker, at its end: its tests, traces (flushed: stored) and matched gates, as
+        plain data for ``config.workeroutput`` (the controller `merge`s it)."""
+        import llmtrace
+
+        self._active = False
+        self.current = None
+        self.configure()
+        llmtrace.flush()
+        tests = []
+        for t in self.tests.values():
+            if t.listed:
+                results = [[r.run_id, r.experiment_id] for r in t.results]
+                tests.append({**vars(t), "results": results})
+        return {
+            "uri": llmtrace.current_config().tracking_uri,
+            "experiment_id": llmtrace.experiment_id(self.experiment) if tests else None,
+            "tests": tests,
+            "matched": [[g.metric, g.stat, g.minimum] for g in self._matched],
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """On the controller: add what a worker handed off (see `handoff`)."""
+        if data.get("error"):
+            self.error = f"a pytest-xdist worker could not hand over its tests: {data['error']}"
+        for fields in data.get("tests", []):
+            results = [WorkerResult(*r) for r in fields.pop("results", [])]
+            known = self.tests.get(fields["nodeid"])
+            if known is not None and fields["outcome"] == "not run":
+                continue  # every worker collects every test; the one that ran it tells
+            self.tests[fields["nodeid"]] = TestRecord(**fields, results=results)
+            if self._target is None and data.get("experiment_id") is not None:
+                self._target = (str(data["uri"]), str(data["experiment_id"]))
+        self._matched.update(Check(*g) for g in data.get("matched", []))
+
     # -- at the end ---------------------------------------------------------------------------
     def finish(self) -> str | None:
         """Log the run (if a test was recorded); return a problem that fails the session."""
         self._active = False
         self.current = None
         problem = None
-        if self.worker is None:  # an xdist worker sees only its share of the tests
+        if self.worker is None:  # the controller of xdist workers has merged all of them
             self.unmatched = [g for g in self.gates if g not in self._matched]
         if self.unmatched:
             problem = "gate(s) that checked nothing"
@@ -200,15 +245,16 @@ class SessionRecorder:
         import llmtrace
         from llmtrace.semconv import LLMTRACE_EVALUATION
 
-        self.configure()
-        llmtrace.flush()
-        uri = llmtrace.current_config().tracking_uri
+        if self._target is not None:  # the controller of xdist workers: their store
+            uri, experiment_id = self._target
+        else:
+            self.configure()
+            llmtrace.flush()
+            uri = llmtrace.current_config().tracking_uri
+            experiment_id = llmtrace.experiment_id(self.experiment)
         self.logged_uri = uri
-        experiment_id = llmtrace.experiment_id(self.experiment)
         client = MlflowClient(tracking_uri=uri)
         tags = {LLMTRACE_EVALUATION: "true", PYTEST_TAG: "true"}
-        if self.worker:
-            tags["pytest.xdist_worker"] = self.worker
         folder = self.rootdir.rstrip("/").rsplit("/", 1)[-1]
         run = client.create_run(
             experiment_id,

@@ -22,7 +22,7 @@ Options:
 
 The plugin never touches the event loop: it works under pytest-asyncio and inside a running
 loop (the fixture's ``evaluate`` is a plain call; nothing here runs ``asyncio.run``). Under
-pytest-xdist each worker is a session of its own and logs its own run.
+pytest-xdist the workers hand what they recorded to the controller, which logs the one run.
 
 Example:
     >>> def test_answers(llmtrace_eval):
@@ -211,9 +211,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    """pytest-xdist, on the controller: a worker is done; take the tests it recorded."""
+    data = getattr(node, "workeroutput", {}).get("llmtrace")
+    if data:
+        recorder(node.config).merge(data)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     rec = session.config.stash.get(_RECORDER, None)
     if rec is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller logs the one run
+        try:
+            workeroutput["llmtrace"] = rec.handoff()
+        except Exception as exc:  # the tests ran: the controller says what went wrong
+            workeroutput["llmtrace"] = {"error": f"{type(exc).__name__}: {exc}"}
         return
     problem = rec.finish()
     if problem and session.exitstatus == 0:

@@ -265,6 +265,34 @@ def test_thresholds_from_the_command_line(pytester: pytest.Pytester, empty_store
     bad.stderr.fnmatch_lines(["*--llmtrace-fail-under 'token_f1>0.9': write METRIC=MIN*"])
 
 
+@pytest.mark.slow
+def test_under_xdist_the_workers_tests_land_in_one_run(
+    pytester: pytest.Pytester, empty_store: Path
+) -> None:
+    uri = _project(pytester, empty_store, test_qa=PASSING, test_async=ASYNC)
+    gates = ["--llmtrace-fail-under", "token_f1/min=0.6", "--llmtrace-fail-under", "rougeL=0.5"]
+    result = _run(pytester, uri, "-n", "2", "-p", "xdist", *gates)
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["llmtrace: 4 tests, 5 traces -> run * in sqlite:///*store.db"])
+    # the gate met on one worker is matched; the one no worker's evaluation scored fails
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*--llmtrace-fail-under rougeL: no evaluation*"])
+    assert "token_f1: no evaluation" not in result.stdout.str()
+
+    client, run, tests = _session_run(uri)  # asserts a single session run
+    assert len(tests) == 4 and {t["outcome"] for t in tests} == {"passed"}
+    assert run.data.metrics["pytest/traces"] == 5
+    recorded = [tid for t in tests for tid in json.loads(t["trace_ids"])]
+    linked = client.search_traces(
+        experiment_ids=[run.info.experiment_id], run_id=run.info.run_id, max_results=50
+    )
+    assert sorted(t.info.trace_id for t in linked) == sorted(recorded)
+    (evaluation,) = json.loads(
+        next(t for t in tests if "test_answers" in t["test"])["evaluation_runs"]
+    )
+    assert client.get_run(evaluation).data.tags["mlflow.parentRunId"] == run.info.run_id
+
+
 def test_a_session_that_does_not_use_it_imports_nothing_and_stores_nothing(
     pytester: pytest.Pytester,
 ) -> None:
