@@ -67,7 +67,7 @@ class DirectWriter:
         self.artifact_root = artifact_root
         self.written = 0  # spans this writer stored
         self.uncovered = 0  # spans of complete new traces it left to log_spans (not covered)
-        self.priced = 0  # spans whose cost MLflow's price catalog gave (MLflow imported)
+        self.priced = 0  # spans MLflow's own cost function priced (MLflow imported)
         self._con: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  # (device, inode) of the file checked
 

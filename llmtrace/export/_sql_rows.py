@@ -270,7 +270,7 @@ class Rows:
         self.tags: list[tuple[str, str, str]] = []
         self.metadata: list[tuple[str, str, str]] = []
         self.spans: list[tuple[Any, ...]] = []
-        self.priced = 0  # spans MLflow's price catalog was asked for (imports MLflow)
+        self.priced = 0  # spans MLflow's own cost function priced (imports MLflow)
 
     def add_trace(self, rows: list[tuple[Any, ...]], resource: dict[str, Any]) -> str:
         """Add one whole trace's rows (wire tuples); returns its MLflow id. Nothing is added
@@ -296,8 +296,7 @@ class Rows:
             span_type = source.get(tr.SPAN_TYPE)
             span_type = _loads_or_same(span_type) if span_type else None
             attributes = tr.translate(source, event_dicts)
-            if tr.needs_pricing(attributes):
-                tr.price(attributes)
+            if tr.needs_pricing(attributes) and tr.price(attributes):
                 self.priced += 1
             status = _STATUS[code]
             span_id = format(span_int, "016x")

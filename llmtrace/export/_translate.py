@@ -266,18 +266,32 @@ def needs_pricing(attributes: dict[str, Any]) -> bool:
         return False
 
 
-def price(attributes: dict[str, Any]) -> None:
-    """MLflow's own cost step (imports MLflow: only for spans that `needs_pricing`)."""
-    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+def price(attributes: dict[str, Any]) -> bool:
+    """MLflow's cost step, for spans that `needs_pricing`: from MLflow's bundled catalog read
+    directly (`_catalog`) where that was checked, else through MLflow's own function (which
+    imports MLflow; True is returned then)."""
+    from ._catalog import Unchecked, cost
 
     try:
         usage = json.loads(attributes[CHAT_USAGE])
         model = json.loads(attributes[MODEL])
         provider = json.loads(attributes[MODEL_PROVIDER]) if MODEL_PROVIDER in attributes else None
-        if cost := calculate_cost_by_model_and_token_usage(model, usage, provider):
-            attributes[LLM_COST] = _dump(cost)
+    except Exception:
+        return False
+    asked_mlflow = False
+    try:
+        try:
+            found = cost(model, usage, provider)
+        except Unchecked:
+            from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+
+            asked_mlflow = True
+            found = calculate_cost_by_model_and_token_usage(model, usage, provider)
+        if found:
+            attributes[LLM_COST] = _dump(found)
     except Exception:
         pass
+    return asked_mlflow
 
 
 def translate(attributes: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
