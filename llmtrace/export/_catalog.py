@@ -28,9 +28,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-CHECKED_MLFLOW = ("3.17.",)
-"""MLflow releases whose cost step (`calculate_cost_by_model_and_token_usage` and the builtin
-`cost_per_token`) and catalog format this module follows."""
+from ._translate import CHECKED_MLFLOW
+
 CATALOG_URI_ENV = "MLFLOW_MODEL_CATALOG_URI"
 _SKIP_PREFIXES = ("gateway:/", "endpoints:/")
 _DATABRICKS = ("databricks-", "databricks/")

@@ -24,8 +24,8 @@ from collections import defaultdict
 from typing import Any
 
 from ._sql_rows import SPAN_COLUMNS, TRACE_INFO_COLUMNS, Rows, Uncovered
+from ._translate import CHECKED_MLFLOW
 
-CHECKED_MLFLOW = ("3.17.",)
 CHECKED_REVISION = "dc11669786a5"
 """The Alembic head of MLflow 3.17's SQL schema (a test checks it against MLflow's own)."""
 _SWITCHES = ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_SQL_TRACE_ROLLUPS_ENABLED")

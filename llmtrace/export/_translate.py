@@ -19,6 +19,11 @@ import json
 import re
 from typing import Any
 
+CHECKED_MLFLOW = ("3.17.",)
+"""MLflow releases whose store-time translation, cost step and `log_spans` rows the export
+modules follow (`_translate`, `_catalog`, `_sql_rows`, `_sql_direct`, `_sql_bulk`): their tests
+compare them with that release's own functions, row by row."""
+
 INPUTS, OUTPUTS = "mlflow.spanInputs", "mlflow.spanOutputs"
 SPAN_TYPE, CHAT_USAGE, LLM_COST = "mlflow.spanType", "mlflow.chat.tokenUsage", "mlflow.llm.cost"
 MODEL, MODEL_PROVIDER = "mlflow.llm.model", "mlflow.llm.provider"
