@@ -57,6 +57,12 @@ _COVERED_KEYS = frozenset(
         "gen_ai.tool.name", "gen_ai.tool.call.id", "gen_ai.tool.description",
         "gen_ai.tool.type", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
         "gen_ai.embeddings.dimension.count", "gen_ai.agent.id", "gen_ai.agent.description",
+        # OpenLLMetry (Traceloop's opentelemetry-instrumentation-openai 0.62) beside those:
+        # read by no translator of MLflow 3.17 (its Traceloop one reads traceloop.*,
+        # gen_ai.prompt.N.*, gen_ai.completion.N.*, gen_ai.usage.prompt_tokens/completion_tokens
+        # and llm.usage.total_tokens, none of them covered)
+        "gen_ai.usage.total_tokens", "gen_ai.is_streaming", "gen_ai.openai.api_base",
+        "gen_ai.openai.response.system_fingerprint",
         # OpenInference
         "openinference.span.kind", "input.value", "input.mime_type", "output.value",
         "output.mime_type", "llm.model_name", "llm.provider", "llm.system",
