@@ -231,9 +231,17 @@ GENAI_ATTRIBUTES = {
 }
 
 
-def build_genai(c: Contender) -> Callable[[Any], Any]:
-    """The GenAI-shaped trace (see `GENAI`) for contender ``c``."""
+GENAI_UNPRICED = "genai-unpriced"
+"""Throughput workload (b''): the GenAI-shaped trace as a foreign instrumentor writes it (the
+official OpenAI one): the ``gen_ai.*`` keys with token usage but no MLflow keys and no cost, so
+the store prices the tokens from MLflow's model catalog."""
+GENAI_UNPRICED_ATTRIBUTES = {k: v for k, v in GENAI_ATTRIBUTES.items() if k.startswith("gen_ai.")}
+
+
+def build_genai(c: Contender, unpriced: bool = False) -> Callable[[Any], Any]:
+    """The GenAI-shaped trace (see `GENAI`, `GENAI_UNPRICED`) for contender ``c``."""
     request = {"model": "gpt-4o-mini", "messages": GENAI_MESSAGES}
+    given = GENAI_UNPRICED_ATTRIBUTES if unpriced else GENAI_ATTRIBUTES
     mlflow_tracer = c.name == "mlflow"
     if mlflow_tracer:
         import mlflow
@@ -247,7 +255,7 @@ def build_genai(c: Contender) -> Callable[[Any], Any]:
                 and k != "mlflow.message.format"
                 else v
             )
-            for k, v in GENAI_ATTRIBUTES.items()
+            for k, v in given.items()
         }
 
         def llm_call(x: Any) -> Any:
@@ -262,7 +270,7 @@ def build_genai(c: Contender) -> Callable[[Any], Any]:
         def llm_call(x: Any) -> Any:
             with llmtrace.span("chat gpt-4o-mini", kind="LLM") as span:
                 span.set_inputs(request)
-                span.set_attributes(GENAI_ATTRIBUTES)
+                span.set_attributes(given)
                 span.set_outputs(GENAI_REPLY)
             return x
 
@@ -634,11 +642,16 @@ def scenario_contention(spans: int, calls: int, warmup: int) -> dict[str, Any]:
 
 
 def scenario_throughput(
-    contender: str, spans: int, n: int, settle_s: float, genai: bool = False
+    contender: str,
+    spans: int,
+    n: int,
+    settle_s: float,
+    genai: bool = False,
+    unpriced: bool = False,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-tput-{contender}-"))
     c = Contender(contender, tmp)
-    fn = build_genai(c) if genai else build(c.deco, spans, 0.0)
+    fn = build_genai(c, unpriced) if genai else build(c.deco, spans, 0.0)
     fn(-1)  # warm: imports, experiment, tables; not timed
     c.flush()
     reader = Reader(c.uri)
@@ -659,7 +672,7 @@ def scenario_throughput(
     return {
         "contender": contender,
         "spans": spans,
-        "workload": GENAI if genai else "plain",
+        "workload": (GENAI_UNPRICED if unpriced else GENAI) if genai else "plain",
         "n": n,
         "stored": stored,
         "complete_traces": complete,
@@ -779,8 +792,11 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
             spans, args.calls if spans == 1 else args.nested_calls, args.warmup
         )
     if kind == "tput":
-        if rest[1] == GENAI:
-            return scenario_throughput(rest[0], 2, args.tput_genai_n, args.settle, genai=True)
+        if rest[1] in (GENAI, GENAI_UNPRICED):
+            unpriced = rest[1] == GENAI_UNPRICED
+            return scenario_throughput(
+                rest[0], 2, args.tput_genai_n, args.settle, genai=True, unpriced=unpriced
+            )
         contender, spans = rest[0], int(rest[1])
         n = args.tput_n if spans == 1 else args.tput_nested_n
         return scenario_throughput(contender, spans, n, args.settle)

@@ -7,7 +7,9 @@ whose root span is in the batch, `write_new_traces` writes the very rows `log_sp
 one executemany INSERT per table. Everything else goes back to the caller for `log_spans`:
 traces already in the store or without their root in the batch, stores of another kind
 (workspaces, non-SQLite), opt-in trace rollups, or an MLflow whose store this was not checked
-against (`tests/test_sql_bulk.py` compares every stored row with what `log_spans` writes).
+against (`tests/export/test_sql_bulk.py` compares every stored row with what `log_spans`
+writes). A span's store-time translation is the direct path's (`_translate`, priced by
+`_catalog`) where its keys are covered, MLflow's own function elsewhere.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from ._translate import model_in  # MLflow's model-name fallback, shared with the direct path
+from . import _translate as tr
+from ._sql_rows import parse_json_string
+from ._translate import CHECKED_MLFLOW
 
 logger = logging.getLogger("llmtrace")
-
-CHECKED_MLFLOW = ("3.17.",)
-"""MLflow releases whose `log_spans` this module was compared with, row by row."""
 
 _CHECKED_TRANSLATORS = (
     "OpenInferenceTranslator", "GeminiCliTranslator", "ClaudeCodeTranslator", "GenAiTranslator",
@@ -30,11 +31,7 @@ _CHECKED_TRANSLATORS = (
     "VoltAgentTranslator", "LiveKitTranslator", "LaminarTranslator", "LangfuseTranslator",
 )  # fmt: skip
 _CHECKED_EVENT_TRANSLATORS = ("SpringAiTranslator", "LiveKitTranslator", "ClaudeCodeTranslator")
-"""The OTel-schema translators of MLflow 3.17 that `_inert` was checked against (their code
-reads only keys outside `_INERT_PREFIXES`/`_INERT_KEYS`, and events named ``gen_ai.*``)."""
-
-_INERT_PREFIXES = ("mlflow.", "llmtrace.")
-_INERT_KEYS = frozenset({"session.id", "user.id"})
+"""The OTel-schema translators of MLflow 3.17 that `_translate.covered` was checked against."""
 
 
 _TRACE_INFO_COLUMNS = frozenset(
@@ -67,9 +64,11 @@ def supported(store: Any) -> bool:
         return False
     if not mlflow.__version__.startswith(CHECKED_MLFLOW):
         return False
-    if tuple(type(t).__name__ for t in translation._TRANSLATORS) != _CHECKED_TRANSLATORS or tuple(
-        type(t).__name__ for t in translation._EVENT_TRANSLATORS
-    ) != _CHECKED_EVENT_TRANSLATORS:
+    if (
+        tuple(type(t).__name__ for t in translation._TRANSLATORS) != _CHECKED_TRANSLATORS
+        or tuple(type(t).__name__ for t in translation._EVENT_TRANSLATORS)
+        != _CHECKED_EVENT_TRANSLATORS
+    ):
         return False
     if type(store) is not SqlAlchemyStore or store.db_type != "sqlite" or rollups_enabled():
         return False
@@ -78,58 +77,30 @@ def supported(store: Any) -> bool:
     } == _SPAN_COLUMNS
 
 
-def _inert(attributes: Any, event_names: list[str]) -> bool:
-    """True when no OTel-schema translator of MLflow can read anything in this span.
-
-    That holds when every attribute key is llmtrace's or MLflow's own (`_INERT_PREFIXES`,
-    `_INERT_KEYS`) and no event is named ``gen_ai.*``. Token usage without a cost is left to
-    MLflow too (it prices it).
-    """
-    for key in attributes:
-        if not key.startswith(_INERT_PREFIXES) and key not in _INERT_KEYS:
-            return False
-    if any(str(name).startswith("gen_ai.") for name in event_names):
-        return False
-    from mlflow.tracing.constant import SpanAttributeKey
-
-    return not (
-        SpanAttributeKey.CHAT_USAGE in attributes and SpanAttributeKey.LLM_COST not in attributes
-    )
+def covered(span: Any) -> bool:
+    """True when `_translate` computes this span's store-time translation (its keys and
+    event names are `_translate.covered`); MLflow's function does it otherwise."""
+    otel = span._span  # what to_dict reads: its attributes and events
+    return tr.covered(otel.attributes or {}, [event.name for event in otel.events])
 
 
 def translate(span: Any) -> dict[str, Any]:
     """What MLflow's `translate_span_when_storing` returns for ``span``, computed faster.
 
-    For spans only llmtrace's own attributes (`_inert`), every OTel-schema translator finds
-    nothing, so the translation is: attribute values unwrapped by `sanitize_attributes`, plus
-    the model name MLflow reads from an ``inputs``/``outputs`` dict. Other spans go through
-    MLflow's function itself. `tests/test_sql_bulk.py` compares both on many spans.
+    For `covered` spans: `_translate.translate` on the span's dictionary, then MLflow's cost
+    step (`_translate.price`). Other spans go through MLflow's function itself.
+    `tests/export/test_sql_bulk.py` compares both on many spans.
     """
-    from mlflow.tracing.constant import SpanAttributeKey
-    from mlflow.tracing.otel.translation import sanitize_attributes, translate_span_when_storing
-    from mlflow.tracing.utils import dump_span_attribute_value
+    if not covered(span):
+        from mlflow.tracing.otel.translation import translate_span_when_storing
 
-    otel = span._span  # what to_dict reads: its attributes and events
-    if not _inert(otel.attributes or {}, [event.name for event in otel.events]):
         return translate_span_when_storing(span)
     span_dict = span.to_dict()
-    attributes = sanitize_attributes(span_dict.get("attributes", {}))
-    if SpanAttributeKey.MODEL not in attributes:
-        decided, model = model_in(attributes.get(SpanAttributeKey.INPUTS))
-        if not decided:
-            decided, model = model_in(attributes.get(SpanAttributeKey.OUTPUTS))
-        if model:
-            attributes[SpanAttributeKey.MODEL] = dump_span_attribute_value(model)
+    attributes = tr.translate(span_dict.get("attributes", {}), span_dict.get("events", []))
+    if tr.needs_pricing(attributes):
+        tr.price(attributes)
     span_dict["attributes"] = attributes
     return span_dict
-
-
-def _parse_json_string(value: Any) -> Any:
-    try:
-        parsed = json.loads(value)
-    except (TypeError, ValueError):
-        return value
-    return parsed if isinstance(parsed, str) else value
 
 
 def _node(span_id: str, parent_id: str | None, attributes: dict[str, Any], key: str) -> Any:
@@ -221,9 +192,9 @@ class _Rows:
                     found := attributes.get(SpanAttributeKey.SESSION_ID)
                     or attributes.get(GenAiSemconvKey.CONVERSATION_ID)
                 ):
-                    session_id = validate_session_id(_parse_json_string(found))
+                    session_id = validate_session_id(parse_json_string(found))
                 if user_id is None and (found := attributes.get("user.id")):
-                    user_id = _parse_json_string(found)
+                    user_id = parse_json_string(found)
                 span_cost = attributes.get(SpanAttributeKey.LLM_COST)
             costs: dict[str, Any] = {}
             if span_cost:
@@ -247,10 +218,10 @@ class _Rows:
                     "output_cost": finite_float_or_none(costs.get("output_cost")),
                     "total_cost": finite_float_or_none(costs.get("total_cost")),
                     "model_name": bounded_model_dimension(
-                        _parse_json_string(attributes.get(SpanAttributeKey.MODEL))
+                        parse_json_string(attributes.get(SpanAttributeKey.MODEL))
                     ),
                     "model_provider": bounded_model_dimension(
-                        _parse_json_string(attributes.get(SpanAttributeKey.MODEL_PROVIDER))
+                        parse_json_string(attributes.get(SpanAttributeKey.MODEL_PROVIDER))
                     ),
                 }
             )
@@ -262,7 +233,7 @@ class _Rows:
                         continue
                     try:
                         tag_key, tag_value = _validate_trace_tag(
-                            key[len(prefix) :], str(_parse_json_string(value))
+                            key[len(prefix) :], str(parse_json_string(value))
                         )
                     except Exception:
                         continue

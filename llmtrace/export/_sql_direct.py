@@ -24,8 +24,8 @@ from collections import defaultdict
 from typing import Any
 
 from ._sql_rows import SPAN_COLUMNS, TRACE_INFO_COLUMNS, Rows, Uncovered
+from ._translate import CHECKED_MLFLOW
 
-CHECKED_MLFLOW = ("3.17.",)
 CHECKED_REVISION = "dc11669786a5"
 """The Alembic head of MLflow 3.17's SQL schema (a test checks it against MLflow's own)."""
 _SWITCHES = ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_SQL_TRACE_ROLLUPS_ENABLED")
@@ -67,7 +67,7 @@ class DirectWriter:
         self.artifact_root = artifact_root
         self.written = 0  # spans this writer stored
         self.uncovered = 0  # spans of complete new traces it left to log_spans (not covered)
-        self.priced = 0  # spans whose cost MLflow's price catalog gave (MLflow imported)
+        self.priced = 0  # spans MLflow's own cost function priced (MLflow imported)
         self._con: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  # (device, inode) of the file checked
 

@@ -93,7 +93,8 @@ def _loads_or_same(value: Any) -> Any:
         return value
 
 
-def _parse_json_string(value: Any) -> Any:
+def parse_json_string(value: Any) -> Any:
+    """MLflow's `_parse_json_string`: the string a JSON text holds, else ``value``."""
     try:
         parsed = json.loads(value)
     except (TypeError, ValueError):
@@ -270,7 +271,7 @@ class Rows:
         self.tags: list[tuple[str, str, str]] = []
         self.metadata: list[tuple[str, str, str]] = []
         self.spans: list[tuple[Any, ...]] = []
-        self.priced = 0  # spans MLflow's price catalog was asked for (imports MLflow)
+        self.priced = 0  # spans MLflow's own cost function priced (imports MLflow)
 
     def add_trace(self, rows: list[tuple[Any, ...]], resource: dict[str, Any]) -> str:
         """Add one whole trace's rows (wire tuples); returns its MLflow id. Nothing is added
@@ -296,8 +297,7 @@ class Rows:
             span_type = source.get(tr.SPAN_TYPE)
             span_type = _loads_or_same(span_type) if span_type else None
             attributes = tr.translate(source, event_dicts)
-            if tr.needs_pricing(attributes):
-                tr.price(attributes)
+            if tr.needs_pricing(attributes) and tr.price(attributes):
                 self.priced += 1
             status = _STATUS[code]
             span_id = format(span_int, "016x")
@@ -322,11 +322,11 @@ class Rows:
                     found := attributes.get("session.id")
                     or attributes.get("gen_ai.conversation.id")
                 ):
-                    session_id = _parse_json_string(found)
+                    session_id = parse_json_string(found)
                     if session_id is not None and len(session_id) > 250:
                         raise Uncovered("a session id MLflow refuses")
                 if user_id is None and (found := attributes.get("user.id")):
-                    user_id = _parse_json_string(found)
+                    user_id = parse_json_string(found)
                 span_cost = attributes.get(tr.LLM_COST)
             costs: Any = {}
             if span_cost:
@@ -342,8 +342,8 @@ class Rows:
                     _finite_float(costs.get("input_cost")),
                     _finite_float(costs.get("output_cost")),
                     _finite_float(costs.get("total_cost")),
-                    _bounded(_parse_json_string(attributes.get(tr.MODEL))),
-                    _bounded(_parse_json_string(attributes.get(tr.MODEL_PROVIDER))),
+                    _bounded(parse_json_string(attributes.get(tr.MODEL))),
+                    _bounded(parse_json_string(attributes.get(tr.MODEL_PROVIDER))),
                 )
             )  # fmt: skip
             if parent is None:
@@ -351,7 +351,7 @@ class Rows:
                 for key, value in attributes.items():
                     if not key.startswith(_TAG_PREFIX):
                         continue
-                    found_tag = _tag(key[len(_TAG_PREFIX) :], str(_parse_json_string(value)))
+                    found_tag = _tag(key[len(_TAG_PREFIX) :], str(parse_json_string(value)))
                     if found_tag is None:
                         continue
                     if found_tag[0] == _TRACE_NAME and len(found_tag[1]) > 4096:

@@ -19,6 +19,11 @@ import json
 import re
 from typing import Any
 
+CHECKED_MLFLOW = ("3.17.",)
+"""MLflow releases whose store-time translation, cost step and `log_spans` rows the export
+modules follow (`_translate`, `_catalog`, `_sql_rows`, `_sql_direct`, `_sql_bulk`): their tests
+compare them with that release's own functions, row by row."""
+
 INPUTS, OUTPUTS = "mlflow.spanInputs", "mlflow.spanOutputs"
 SPAN_TYPE, CHAT_USAGE, LLM_COST = "mlflow.spanType", "mlflow.chat.tokenUsage", "mlflow.llm.cost"
 MODEL, MODEL_PROVIDER = "mlflow.llm.model", "mlflow.llm.provider"
@@ -52,6 +57,12 @@ _COVERED_KEYS = frozenset(
         "gen_ai.tool.name", "gen_ai.tool.call.id", "gen_ai.tool.description",
         "gen_ai.tool.type", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
         "gen_ai.embeddings.dimension.count", "gen_ai.agent.id", "gen_ai.agent.description",
+        # OpenLLMetry (Traceloop's opentelemetry-instrumentation-openai 0.62) beside those:
+        # read by no translator of MLflow 3.17 (its Traceloop one reads traceloop.*,
+        # gen_ai.prompt.N.*, gen_ai.completion.N.*, gen_ai.usage.prompt_tokens/completion_tokens
+        # and llm.usage.total_tokens, none of them covered)
+        "gen_ai.usage.total_tokens", "gen_ai.is_streaming", "gen_ai.openai.api_base",
+        "gen_ai.openai.response.system_fingerprint",
         # OpenInference
         "openinference.span.kind", "input.value", "input.mime_type", "output.value",
         "output.mime_type", "llm.model_name", "llm.provider", "llm.system",
@@ -266,18 +277,32 @@ def needs_pricing(attributes: dict[str, Any]) -> bool:
         return False
 
 
-def price(attributes: dict[str, Any]) -> None:
-    """MLflow's own cost step (imports MLflow: only for spans that `needs_pricing`)."""
-    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+def price(attributes: dict[str, Any]) -> bool:
+    """MLflow's cost step, for spans that `needs_pricing`: from MLflow's bundled catalog read
+    directly (`_catalog`) where that was checked, else through MLflow's own function (which
+    imports MLflow; True is returned then)."""
+    from ._catalog import Unchecked, cost
 
     try:
         usage = json.loads(attributes[CHAT_USAGE])
         model = json.loads(attributes[MODEL])
         provider = json.loads(attributes[MODEL_PROVIDER]) if MODEL_PROVIDER in attributes else None
-        if cost := calculate_cost_by_model_and_token_usage(model, usage, provider):
-            attributes[LLM_COST] = _dump(cost)
+    except Exception:
+        return False
+    asked_mlflow = False
+    try:
+        try:
+            found = cost(model, usage, provider)
+        except Unchecked:
+            from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+
+            asked_mlflow = True
+            found = calculate_cost_by_model_and_token_usage(model, usage, provider)
+        if found:
+            attributes[LLM_COST] = _dump(found)
     except Exception:
         pass
+    return asked_mlflow
 
 
 def translate(attributes: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:

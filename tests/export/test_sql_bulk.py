@@ -69,6 +69,16 @@ def _spans_of_many_kinds(memory: InMemorySpanExporter) -> list[Any]:
                 "mlflow.llm.provider": json.dumps("openai"),
             }
         )
+        with llmtrace.span("chat gpt-4o-mini") as chat:  # usage without a cost: MLflow prices
+            chat.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.system": "openai",
+                    "gen_ai.usage.input_tokens": 30,
+                    "gen_ai.usage.output_tokens": 4,
+                }
+            )
         return "Paris"
 
     @llmtrace.trace(kind="CHAIN")
@@ -146,13 +156,14 @@ def _spans_for_translation(memory: InMemorySpanExporter) -> list[Any]:
     with llmtrace.span("events") as span:
         span.add_event("gen_ai.user.message", {"content": "hello"})
         span.add_event("note", {"model": "not read"})
-    with llmtrace.span("usage-without-cost", kind="LLM") as span:
-        span.set_attributes(
-            {
-                "mlflow.chat.tokenUsage": json.dumps({"input_tokens": 3, "output_tokens": 2}),
-                "mlflow.llm.model": json.dumps("no-such-model"),
-            }
-        )
+    for model in ("no-such-model", "gpt-4o", "openai/gpt-4o-mini"):
+        with llmtrace.span(f"usage-without-cost {model}", kind="LLM") as span:
+            span.set_attributes(
+                {
+                    "mlflow.chat.tokenUsage": json.dumps({"input_tokens": 3, "output_tokens": 2}),
+                    "mlflow.llm.model": json.dumps(model),
+                }
+            )
     with pytest.raises(KeyError):
         with llmtrace.span("fails"):
             raise KeyError("x")
@@ -173,13 +184,21 @@ def test_translate_equals_mlflows_translation(monkeypatch: pytest.MonkeyPatch) -
     for span in spans:
         expected = translate_span_when_storing(span)
         assert _sql_bulk.translate(span) == expected, span.name
-        fast += _sql_bulk._inert(span.to_dict()["attributes"], [e.name for e in span.events])
+        fast += _sql_bulk.covered(span)
     assert 0 < fast < len(spans)  # both ways were compared
     models = {
         span.name: json.loads(_sql_bulk.translate(span)["attributes"].get("mlflow.llm.model", "0"))
         for span in spans
     }
     assert models["escaped"] == "escaped-model" and models["bad-json"] == "after-bad-inputs"
+    costs = {
+        span.name: json.loads(_sql_bulk.translate(span)["attributes"].get("mlflow.llm.cost", "0"))
+        for span in spans
+        if span.name.startswith(("usage-without-cost", "chat"))
+    }
+    assert costs["usage-without-cost no-such-model"] == 0
+    assert costs["usage-without-cost gpt-4o"]["total_cost"] > 0
+    assert costs["chat gpt-4o-mini"]["total_cost"] > 0
 
 
 def test_split_traces_go_to_log_spans_and_end_the_same(tmp_path: Path) -> None:

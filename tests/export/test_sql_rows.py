@@ -53,8 +53,11 @@ def _dump(path: Path) -> dict[str, list[str]]:
     return dump
 
 
-def compare(tmp_path: Path, spans: list[ReadableSpan], root: str = ROOTS[0]) -> list[Any]:
-    """Store ``spans`` both ways; assert equal rows; return the wire rows left to log_spans."""
+def compare(
+    tmp_path: Path, spans: list[ReadableSpan], root: str = ROOTS[0], mlflow_priced: int = 0
+) -> list[Any]:
+    """Store ``spans`` both ways; assert equal rows, and that MLflow's own cost function priced
+    ``mlflow_priced`` spans of the direct path; return the wire rows left to log_spans."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     reference, ref_exp = _store(tmp_path / "reference.db", root)
     reference.log_spans(ref_exp, [to_mlflow_span(s) for s in spans])
@@ -62,6 +65,7 @@ def compare(tmp_path: Path, spans: list[ReadableSpan], root: str = ROOTS[0]) -> 
     writer = _sql_direct.DirectWriter.open(f"sqlite:///{tmp_path / 'direct.db'}", "direct")
     assert writer is not None
     left = writer.write(encode_spans(spans))
+    assert writer.priced == mlflow_priced
     if left is not None:
         store = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'direct.db'}")
         mlflow_store = store._tracking_client.store
@@ -288,7 +292,103 @@ def test_foreign_genai_spans_equal_log_spans(
         ("conv-7",),
     ).fetchone()
     con.close()
-    assert totals[0] == 30 and totals[1] == 9 and totals[2] > 3e-5  # one span priced by MLflow
+    assert totals[0] == 30 and totals[1] == 9 and totals[2] > 3e-5  # one span priced
+
+
+def emit_unpriced(tracer: Any) -> None:
+    """LLM spans with token usage but no cost, as foreign instrumentors write them: GenAI
+    semconv (official OpenAI instrumentor's shape; several models, one not in MLflow's
+    catalog, provider-prefixed and Databricks names, no provider at all, cache reads) and
+    OpenInference (``llm.token_count.*`` + ``llm.model_name``)."""
+    genai = (  # (request model, response model, provider key, provider, cache read tokens)
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "gen_ai.system", "openai", None),
+        ("gpt-4o", None, "gen_ai.provider.name", "openai", 40),
+        ("openai/gpt-4.1", None, None, None, None),
+        ("claude-haiku-4-5", "claude-haiku-4-5", "gen_ai.provider.name", "anthropic", 8),
+        ("databricks-claude-haiku-4-5", None, None, None, None),
+        ("no-such-model-3000", None, "gen_ai.system", "openai", None),
+        ("gemini-2.0-flash", None, "gen_ai.system", "Gemini", None),
+    )
+    for n, (model, response_model, provider_key, provider, cache_read) in enumerate(genai):
+        with tracer.start_as_current_span(f"chat {model}") as span:
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": model,
+                    "gen_ai.usage.input_tokens": 100 + n,
+                    "gen_ai.usage.output_tokens": 7 + n,
+                    "gen_ai.response.id": f"chatcmpl-{n}",
+                    "gen_ai.response.finish_reasons": ("stop",),
+                    "server.address": "api.example.test",
+                }
+            )
+            if response_model:
+                span.set_attribute("gen_ai.response.model", response_model)
+            if provider_key and provider:
+                span.set_attribute(provider_key, provider)
+            if cache_read is not None:
+                span.set_attribute("gen_ai.usage.cache_read.input_tokens", cache_read)
+    openinference = (  # (model, provider, with total, cache read)
+        ("gpt-4o", "openai", True, None),
+        ("claude-sonnet-4-5", "anthropic", False, 12),
+        ("mistral/codestral-latest", None, True, None),
+        ("not-a-catalog-model", None, True, None),
+    )
+    for n, (model, provider, total, cache_read) in enumerate(openinference):
+        with tracer.start_as_current_span(f"oi {model}") as span:
+            span.set_attributes(
+                {
+                    "openinference.span.kind": "LLM",
+                    "llm.model_name": model,
+                    "llm.token_count.prompt": 50 + n,
+                    "llm.token_count.completion": 9,
+                    "input.value": json.dumps({"messages": [{"role": "user", "content": "q"}]}),
+                    "input.mime_type": "application/json",
+                    "output.value": "an answer",
+                    "llm.input_messages.0.message.role": "user",
+                    "llm.input_messages.0.message.content": "q",
+                }
+            )
+            if provider:
+                span.set_attribute("llm.provider", provider)
+            if total:
+                span.set_attribute("llm.token_count.total", 59 + n)
+            if cache_read is not None:
+                span.set_attribute("llm.token_count.prompt_details.cache_read", cache_read)
+
+
+UNPRICED_TRACES = 11
+UNKNOWN_MODELS = {"chat no-such-model-3000", "oi not-a-catalog-model"}  # not in the catalog
+
+
+def test_usage_without_cost_equals_log_spans_without_mlflows_pricing(
+    tmp_path: Path, memory: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Usage but no cost (MLflow prices these from its bundled catalog at store time): the
+    direct path prices them too, field for field, without asking MLflow's function."""
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    emit_unpriced(llmtrace.tracer_provider().get_tracer("foreign"))
+    spans = _finished(memory)
+    assert len(spans) == UNPRICED_TRACES
+    assert compare(tmp_path, spans, mlflow_priced=0) == []
+    con = sqlite3.connect(tmp_path / "direct.db")
+    costs = dict(con.execute("SELECT name, total_cost FROM spans").fetchall())
+    con.close()
+    assert len(costs) == UNPRICED_TRACES
+    assert {name for name, cost in costs.items() if cost is None} == UNKNOWN_MODELS
+    assert all(cost > 0 for name, cost in costs.items() if name not in UNKNOWN_MODELS)
+
+
+def test_usage_without_cost_asks_mlflow_when_the_catalog_may_be_remote(
+    tmp_path: Path, memory: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog URI of the user's own: MLflow's function prices the spans that name a
+    provider (it may fetch that provider's file), with equal rows still."""
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", f"file://{tmp_path / 'no-catalog'}")
+    emit_unpriced(llmtrace.tracer_provider().get_tracer("foreign"))
+    spans = _finished(memory)
+    # the eight spans with a provider (named, or Databricks' by its model's name)
+    assert compare(tmp_path / "rows", spans, mlflow_priced=8) == []
 
 
 def _worker_paths() -> dict[str, int]:
@@ -340,3 +440,25 @@ def test_export_process_writes_directly_without_mlflow(sqlite_uri: str) -> None:
     assert sorted(t.info.token_usage["input_tokens"] for t in chats) == list(range(1, 21))
     loop = next(t for t in traces if t.data.spans[0].name == "traceloop")
     assert loop.data.spans[0].inputs == "in"
+
+
+@pytest.mark.slow
+def test_export_process_prices_usage_without_importing_mlflow(sqlite_uri: str) -> None:
+    """Foreign LLM spans with usage but no cost: stored by the direct path, priced from
+    MLflow's catalog, MLflow never imported in the export process; read back with MLflow."""
+    emit_unpriced(llmtrace.tracer_provider().get_tracer("foreign"))
+    assert llmtrace.flush(60)
+    paths = _worker_paths()
+    assert paths["direct_spans"] == UNPRICED_TRACES and paths["mlflow_spans"] == 0
+    assert paths["mlflow_imported"] == 0
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("tests")
+    traces = client.search_traces(locations=[experiment.experiment_id], max_results=100)
+    assert len(traces) == UNPRICED_TRACES
+    by_name = {t.data.spans[0].name: t.data.spans[0] for t in traces}
+    mini = by_name["chat gpt-4o-mini"]
+    assert mini.span_type == "CHAT_MODEL" and mini.model_name == "gpt-4o-mini-2024-07-18"
+    assert mini.llm_cost["total_cost"] > 0
+    assert by_name["chat no-such-model-3000"].llm_cost is None
+    priced = [t for t in traces if t.info.cost and t.info.cost["total_cost"] > 0]
+    assert len(priced) == UNPRICED_TRACES - len(UNKNOWN_MODELS)
