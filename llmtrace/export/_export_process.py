@@ -357,12 +357,12 @@ def _start_reader(exporter: ProcessExporter, proc: subprocess.Popen[bytes]) -> t
 
 
 def _widen_pipe(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    try:  # not Linux, or above the system's limit: the default pipe (a write may wait)
         import fcntl
 
         assert proc.stdin is not None
         fcntl.fcntl(proc.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
-    except (ImportError, OSError, AssertionError):  # not Linux, or above the system's limit
+    except (ImportError, OSError, AssertionError):
         pass
 
 
@@ -383,8 +383,7 @@ def _read_with_timeout(proc: subprocess.Popen[bytes], timeout: float) -> Any:
 
 
 def _stop(proc: subprocess.Popen[bytes], wait_s: float = SHUTDOWN_WAIT_S) -> None:
-    """Close the pipe (the worker finishes the batches sent and exits); kill it after
-    ``wait_s``."""
+    """Close the pipe (the worker stores what was sent and exits); kill it after ``wait_s``."""
     try:
         if proc.stdin is not None:
             proc.stdin.close()
