@@ -57,13 +57,11 @@ def stages(spans: int, traces: int, in_process: bool) -> dict[str, Any]:
     import resource
 
     import llmtrace
-    from llmtrace.export import _exporter_mlflow, _processor
+    from llmtrace import _runtime
+    from llmtrace.export import _exporter_mlflow
 
     tmp = Path(tempfile.mkdtemp(prefix="profile-export-"))
     options: dict[str, Any] = {"export_process": False} if in_process else {}
-    llmtrace.configure(
-        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", experiment=bench.EXPERIMENT, **options
-    )
     acc: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
 
     def wrap(owner: Any, name: str, label: str) -> None:
@@ -81,13 +79,13 @@ def stages(spans: int, traces: int, in_process: bool) -> dict[str, Any]:
 
         setattr(owner, name, timed)
 
-    wrap(_processor, "enrich", "enrich")
+    wrap(_runtime, "enrich", "enrich")  # before configure: it hands the processor this name
     if in_process:
         wrap(_exporter_mlflow, "to_mlflow_span", "to_mlflow_span")
         wrap(
             _exporter_mlflow.MlflowSpanExporter,
-            "_log_local",
-            "_log_local (store.log_spans + links)",
+            "_write_local",
+            "_write_local (store write + links)",
         )
         wrap(_exporter_mlflow.MlflowSpanExporter, "export", "MlflowSpanExporter.export")
     else:
@@ -97,8 +95,11 @@ def stages(spans: int, traces: int, in_process: bool) -> dict[str, Any]:
         wrap(
             _export_process.ProcessExporter,
             "export",
-            "ProcessExporter.export (round trip; CPU = this side)",
+            "ProcessExporter.export (encode + send, waits only for room; CPU = this side)",
         )
+    llmtrace.configure(
+        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", experiment=bench.EXPERIMENT, **options
+    )
     fn = bench.build(llmtrace.trace, spans, 0.0)
     fn(-1)
     llmtrace.flush(600)

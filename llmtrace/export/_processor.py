@@ -84,7 +84,8 @@ class Stats:
     serialization_errors: int
     """Spans stored with a placeholder because a value could not be serialized."""
     queued: int
-    """Spans not finished with yet: waiting in the queue or being prepared or exported now
+    """Spans not finished with yet: waiting in the queue, being prepared or exported now, or
+    sent to the export process and not answered yet
     (``enqueued == exported + dropped + failed + queued`` at every moment)."""
     last_error: str | None
     """The most recent export error, if any."""
@@ -155,6 +156,7 @@ class BatchingProcessor(SpanProcessor):
         self._dropped = 0
         self._failed = 0
         self._ser_errors = 0
+        self._late_seen: dict[int, int] = {}  # id(exporter) -> its refused spans, last seen
         self._last_error: str | None = None
         self._once = OnceLogger()  # per pipeline: a new configure() warns afresh
         self._shutdown = False
@@ -176,6 +178,7 @@ class BatchingProcessor(SpanProcessor):
         self._sizes = {}
         self._bytes_lock = threading.Lock()
         self._last_error = None
+        self._late_seen = {}
         self._ready = []
         self._ready_cond = threading.Condition()
         self._stop_sending = False
@@ -379,7 +382,6 @@ class BatchingProcessor(SpanProcessor):
         """Hand ``spans`` to every exporter; True when all of them accepted the batch."""
         ok = True
         for exporter in self._exporters:
-            refused_before = _refused(exporter)
             try:
                 result = exporter.export(spans)
             except BaseException as exc:  # an exporter must not kill the thread
@@ -389,9 +391,18 @@ class BatchingProcessor(SpanProcessor):
             if result is not SpanExportResult.SUCCESS:
                 self._record_failure(len(spans), None, exporter)
                 ok = False
-            elif _refused(exporter) > refused_before:  # stored in part: keep the reason
-                self._record_failure(0, None, exporter)
+            self._note_late(exporter)
         return ok
+
+    def _note_late(self, exporter: Any) -> None:
+        """Keep the reason (and warn once) when spans counted exported were refused after
+        all: stored in part, or a batch answered later (`ProcessExporter` pipelines)."""
+        now = _refused(exporter)
+        with self._count_lock:
+            seen = self._late_seen.get(id(exporter), 0)
+            self._late_seen[id(exporter)] = now
+        if now > seen:
+            self._record_failure(now - seen, None, exporter)
 
     def _record_failure(self, n: int, exc: BaseException | None, exporter: Any = None) -> None:
         """Keep the reason (the caller counts the spans) and warn once per exporter."""
@@ -430,6 +441,7 @@ class BatchingProcessor(SpanProcessor):
         finally:
             with self._pop_lock:
                 self._flushing -= 1
+        done = True
         for exporter in self._exporters:
             flush = getattr(exporter, "force_flush", None)
             if callable(flush):
@@ -437,7 +449,10 @@ class BatchingProcessor(SpanProcessor):
                     flush(max(1, int((deadline - time.monotonic()) * 1000)))
                 except Exception as exc:
                     self._warn_once("flush", "llmtrace exporter flush failed: %r", exc)
-        return True
+            self._note_late(exporter)
+            if _counter(exporter, "pending"):  # sent, still unanswered: counted queued
+                done = False
+        return done
 
     def shutdown(self, timeout_millis: int = 30_000) -> None:
         if self._shutdown:
@@ -466,9 +481,11 @@ class BatchingProcessor(SpanProcessor):
                 exporter.shutdown()
             except Exception as exc:
                 logger.debug("exporter shutdown failed: %r", exc)
+            self._note_late(exporter)
 
     def stats(self) -> Stats:
         extra = {"retries": 0, "spooled": 0, "replayed": 0, "spool_pending": 0, "failed": 0}
+        extra["pending"] = 0  # sent, not answered yet: counted exported here, queued in fact
         for exporter in self._exporters:
             counters = getattr(exporter, "counters", None)
             if callable(counters):
@@ -479,17 +496,19 @@ class BatchingProcessor(SpanProcessor):
                 except Exception as exc:
                     logger.debug("exporter counters failed: %r", exc)
         late_failed = extra.pop("failed")  # counted exported here, refused later by the exporter
+        pending = extra.pop("pending")
         with self._pop_lock, self._count_lock:  # one snapshot: the identity holds exactly
             waiting = len(self._queue)
             in_flight = self._popped - self._handled  # being enriched or exported now
-            exported = self._exported - min(late_failed, self._exported)
+            late = min(late_failed, self._exported)
+            pending = min(pending, self._exported - late)
             return Stats(
                 enqueued=self._popped + waiting + self._dropped,
-                exported=exported,
+                exported=self._exported - late - pending,
                 dropped=self._dropped,
-                failed=self._failed + (self._exported - exported),
+                failed=self._failed + late,
                 serialization_errors=self._ser_errors,
-                queued=waiting + in_flight,
+                queued=waiting + in_flight + pending,
                 last_error=self._last_error,
                 **extra,
             )
@@ -497,11 +516,15 @@ class BatchingProcessor(SpanProcessor):
 
 def _refused(exporter: Any) -> int:
     """Spans ``exporter`` refused inside batches it answered SUCCESS for (its counters)."""
+    return _counter(exporter, "failed")
+
+
+def _counter(exporter: Any, key: str) -> int:
     counters = getattr(exporter, "counters", None)
     if not callable(counters):
         return 0
     try:
-        return int(counters().get("failed", 0))
+        return int(counters().get(key, 0))
     except Exception:
         return 0
 

@@ -79,6 +79,7 @@ def test_the_export_process_reports_the_refused_spans(tmp_path: Path) -> None:
     exporter = ProcessExporter(uri, "poison")
     try:
         assert exporter.export(_batch("surrogate in the session id")) is SpanExportResult.SUCCESS
+        assert exporter.force_flush(120_000)  # the answer comes after export() returned
         assert exporter._fallback is None  # the child did it
         assert exporter.counters()["failed"] == 2
         assert "surrogates" in (exporter.last_error or "")
