@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .._config import Config
 from .._log import OnceLogger
 from .._semconv import LLMTRACE_SERIALIZATION_ERROR as SERIALIZATION_ERROR
+from ._pacer import Pacer
 
 Prepare = Callable[[ReadableSpan, Config], tuple[ReadableSpan, bool]]
 """Turns a span as it ended into the span to export, and says whether a value failed."""
@@ -54,7 +55,6 @@ def _nothing(*args: Any) -> None:
 logger = logging.getLogger("llmtrace")
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # honoured by OTel instrumentations
-_YIELD_EVERY = 16  # spans enriched between GIL releases (~0.3 ms of work)
 _ID_MASK = (1 << 64) - 1  # TraceIdRatioBased compares the low 64 bits of the trace id
 HOLD_MAX_S = 2.0
 """Longest a finished child waits in the queue for its root (a long-running root, such as one
@@ -240,9 +240,10 @@ class BatchingProcessor(SpanProcessor):
         """The spans left the queue: their bytes no longer count."""
         if self._size_of is None:
             return
+        sizes = self._sizes  # dict.pop is atomic: only the sum waits for the caller's lock
+        freed = sum([sizes.pop(span.context.span_id, 0) for span in spans])
         with self._bytes_lock:
-            for span in spans:
-                self._bytes -= self._sizes.pop(span.context.span_id, 0)
+            self._bytes -= freed
 
     def _drop(self, n: int, why: str) -> None:
         with self._count_lock:
@@ -323,9 +324,9 @@ class BatchingProcessor(SpanProcessor):
 
     def _enrich(self, chunk: list[ReadableSpan]) -> list[ReadableSpan]:
         spans: list[ReadableSpan] = []
-        for i, span in enumerate(chunk):
-            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                time.sleep(0)  # let a waiting application thread have the GIL now, not in 5 ms
+        pace = Pacer()  # a waiting application thread has the GIL after a slice, not in 5 ms
+        for span in chunk:
+            pace()
             try:
                 enriched, failed = self._prepare(span, self._config)
             except BaseException as exc:  # user objects may raise anything

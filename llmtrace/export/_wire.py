@@ -1,10 +1,16 @@
-"""Spans across a process boundary: compact tuples, length-prefixed pickle frames."""
+"""Spans across a process boundary: compact tuples, length-prefixed pickle frames.
+
+Both ends run in the traced program's process (the encoding side) and in the export process.
+The encoding side gives the GIL back every slice of work (`Pacer`): a batch's rows are built
+span by span and pickled `CHUNK_ROWS` at a time (`Rows`), never in one C call that holds the
+GIL for milliseconds (a 1,024-span batch: ~1.3 ms of pickling, ~6 ms of building rows). The
+receiving side sees a plain list of row tuples, as before.
+"""
 
 from __future__ import annotations
 
 import pickle
 import struct
-import time
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -12,17 +18,49 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from ._pacer import Pacer
+
 _HEADER = struct.Struct("!I")
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+CHUNK_ROWS = 64
+"""Rows pickled in one piece (~80 µs for ordinary spans); the GIL is given back between."""
+
+
+class Rows(list[Any]):
+    """The row tuples of a batch; pickled `CHUNK_ROWS` at a time, unpickled as a plain list.
+
+    Example:
+        >>> rows = encode_spans(spans)[1]
+        >>> pickle.loads(pickle.dumps(rows)) == list(rows)
+        True
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        pace = Pacer()
+        chunks = []
+        for start in range(0, len(self), CHUNK_ROWS):
+            pace()
+            chunks.append(pickle.dumps(self[start : start + CHUNK_ROWS], pickle.HIGHEST_PROTOCOL))
+        return (join_rows, (chunks,))
+
+
+def join_rows(chunks: Sequence[bytes]) -> list[Any]:
+    """The rows of a pickled `Rows` (called by ``pickle.loads`` in the export process)."""
+    rows: list[Any] = []
+    for chunk in chunks:
+        rows.extend(pickle.loads(chunk))
+    return rows
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
     """Plain tuples for ``spans`` (resource attributes sent once per batch)."""
     resource = dict(spans[0].resource.attributes) if spans and spans[0].resource else {}
-    rows = []
-    for i, s in enumerate(spans):
-        if i % 64 == 63:
-            time.sleep(0)  # runs in the traced program: let its threads have the GIL
+    rows = Rows()
+    pace = Pacer()  # runs in the traced program: let its threads have the GIL
+    for s in spans:
+        pace()
         ctx = s.context
         parent = s.parent
         rows.append(
@@ -95,7 +133,8 @@ def decode_spans(batch: tuple[Any, ...]) -> list[ReadableSpan]:
 def write_frame(stream: IO[bytes], message: Any) -> None:
     """Write one pickled message with a 4-byte length prefix and flush."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)  # not header + data: a batch's bytes are not copied once more
     stream.flush()
 
 
