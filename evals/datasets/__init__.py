@@ -34,6 +34,9 @@ logger = logging.getLogger("evals")
 __all__ = ["Dataset", "from_traces", "load", "parse_ref", "versions"]
 
 _REF = re.compile(r"^(?:dataset:)?(?P<name>.+?)(?:@(?P<version>\d+))?$")
+_FAST_READ = True
+"""Read the traces straight from a SQLite store's tables where `llmtrace.views.read_traces`
+may (False: through MLflow's client only, as the tests compare)."""
 
 
 def _where() -> tuple[str, str]:
@@ -100,11 +103,15 @@ def from_traces(
         'dataset:conv-42-cases@1'
     """
     import llmtrace
+    from llmtrace.views import read_traces
 
     uri, default_experiment = _where()
     experiment = experiment or default_experiment
     where = _records.trace_filter(filter_string, session, feedback)
-    traces = llmtrace.search_traces(where, experiment=experiment, max_results=max_results)
+    llmtrace.flush()  # a trace just made is found
+    traces = read_traces(
+        where, tracking_uri=uri, experiment=experiment, max_results=max_results, fast=_FAST_READ
+    )
     records = _unique(_records.records_of(traces))
     if not records:
         raise ValueError(

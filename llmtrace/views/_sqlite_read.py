@@ -239,7 +239,7 @@ class SqliteReader:
         key = order_by[0].strip() if order_by else None
         if key not in _ORDER:
             raise Unsupported(f"order_by {key!r}")
-        conditions, params = to_sql(filter_string)
+        conditions, params = to_sql(filter_string, int(experiment_id))
         where = " AND ".join(["t.experiment_id = ?", *conditions])
         sql = f"SELECT {_SELECT} FROM trace_info AS t WHERE {where} ORDER BY {_ORDER[key]} "
         out: list[StoredTrace] = []
