@@ -102,13 +102,11 @@ def from_traces(
         >>> ds.ref
         'dataset:conv-42-cases@1'
     """
-    import llmtrace
     from llmtrace.views import read_traces
 
     uri, default_experiment = _where()
     experiment = experiment or default_experiment
     where = _records.trace_filter(filter_string, session, feedback)
-    llmtrace.flush()  # a trace just made is found
     traces = read_traces(
         where, tracking_uri=uri, experiment=experiment, max_results=max_results, fast=_FAST_READ
     )

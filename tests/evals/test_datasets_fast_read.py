@@ -149,7 +149,9 @@ def test_saved_versions_are_equal_on_both_paths(
 
 
 def test_unsupported_filter_is_answered_by_mlflow(sqlite_uri: str) -> None:
-    _store()
+    ids = _store()
+    configured = read_traces(max_results=50)  # the configured store and experiment
+    assert [t.info.trace_id for t in configured] == ids[::-1]  # newest first
     where = "span.name = 'answer' AND feedback.`helpful` = 'false'"
     found = read_traces(where, tracking_uri=sqlite_uri, experiment="tests", max_results=50)
     assert found and all(isinstance(t, Trace) for t in found)  # MLflow's own objects
