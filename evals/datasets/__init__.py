@@ -108,7 +108,12 @@ def from_traces(
     experiment = experiment or default_experiment
     where = _records.trace_filter(filter_string, session, feedback)
     traces = read_traces(
-        where, tracking_uri=uri, experiment=experiment, max_results=max_results, fast=_FAST_READ
+        where,
+        tracking_uri=uri,
+        experiment=experiment,
+        max_results=max_results,
+        fast=_FAST_READ,
+        roots_only=True,  # a record takes the root span's inputs and outputs only
     )
     records = _unique(_records.records_of(traces))
     if not records:

@@ -21,6 +21,7 @@ def read_traces(
     order_by: list[str] | None = None,
     fast: bool = True,
     flush: bool = True,
+    roots_only: bool = False,
 ) -> list[Any]:
     """The experiment's traces with their spans, newest first, as `llmtrace.search_traces` finds.
 
@@ -34,6 +35,8 @@ def read_traces(
         fast: False reads through MLflow's client only (MLflow's `Trace` objects).
         flush: export pending spans first (as `llmtrace.search_traces` does), so a trace just
             made is found.
+        roots_only: only the root span(s) need be in ``data.spans`` (the fast path then
+            parses no other span; MLflow's client still gives them all). The same traces.
 
     Raises:
         StoreError: no such store or experiment (one line), or MLflow refused the search.
@@ -54,5 +57,9 @@ def read_traces(
         experiment = experiment or config.experiment
     store = Store(tracking_uri, experiment, fast=fast)
     return store.search(
-        filter_string, max_results=max_results, order_by=order_by, include_spans=True
+        filter_string,
+        max_results=max_results,
+        order_by=order_by,
+        include_spans=True,
+        roots_only=roots_only,
     )

@@ -58,6 +58,10 @@ def _store() -> list[str]:
         with llmtrace.session(session) if session else nullcontext():
             with llmtrace.span("answer") as root:
                 root.set_inputs({"question": question})
+                if len(ids) % 2:  # a child span, started after the root, not its record
+                    with llmtrace.span("retrieve", kind="RETRIEVER") as child:
+                        child.set_inputs({"query": "child"})
+                        child.set_outputs([{"page_content": "doc"}])
                 root.set_outputs(answer)
         time.sleep(0.003)
         ids.append(root.trace_id)
@@ -107,6 +111,9 @@ def test_fast_and_mlflow_paths_build_the_same_dataset(
         assert all(isinstance(t, StoredTrace) for t in fast), kwargs  # no fallback
         assert all(isinstance(t, Trace) for t in slow), kwargs
         assert [t.info.trace_id for t in fast] == [t.info.trace_id for t in slow], kwargs
+        roots = read_traces(where, tracking_uri=sqlite_uri, experiment="tests", roots_only=True)
+        assert [t.info.trace_id for t in roots] == [t.info.trace_id for t in slow], kwargs
+        assert all([s.name for s in t.data.spans] == ["answer"] for t in roots), kwargs
         try:
             ours = evals.datasets.from_traces(**kwargs)
         except ValueError as exc:
