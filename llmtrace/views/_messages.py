@@ -29,6 +29,8 @@ class Message:
     text: str
 
 
+
+
 def _parts_text(parts: Any) -> str:
     """GenAI message parts (text, tool calls, tool results) as one line of text."""
     if isinstance(parts, str):
