@@ -277,6 +277,32 @@ def traces_feedback(
     typer.echo(f"logged feedback {name} = {json.dumps(stored.value)} on {trace_id}")
 
 
+@traces_app.command("expect")
+def traces_expect(
+    trace_id: str = typer.Argument(..., help="The trace id (tr-...)."),
+    name: str = typer.Argument(..., help="What is expected, e.g. expected_response."),
+    value: str = typer.Argument(..., help="A text, true/false, a number, or JSON ([...], {...})."),
+    source: str = typer.Option("human", "--source", help="human, code or llm_judge."),
+    source_id: str = typer.Option(None, "--source-id", help="Who gave it (default: $USER)."),
+    span_id: str = typer.Option(None, "--span-id", help="The span it is about."),
+    experiment: str = EXPERIMENT,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Attach an expectation to a trace (the expected answer; datasets from traces keep it)."""
+    from .tracking import _assessments
+    from .views._assessments import parse_expected
+
+    with _one_line_errors():
+        store = _store(tracking_uri, experiment)
+        store.check()
+        fields = {"trace_id": trace_id, "name": name, "value": parse_expected(value)}
+        fields |= {"source": source, "span_id": span_id, "source_id": source_id or _user()}
+        (stored,) = _assessments.write(
+            [_assessments.record("expectation", "traces expect", fields)], store.tracking_uri
+        )
+    typer.echo(f"logged expectation {name} = {json.dumps(stored.value)} on {trace_id}")
+
+
 def _user() -> str | None:
     import getpass
 

@@ -34,6 +34,9 @@ logger = logging.getLogger("evals")
 __all__ = ["Dataset", "from_traces", "load", "parse_ref", "versions"]
 
 _REF = re.compile(r"^(?:dataset:)?(?P<name>.+?)(?:@(?P<version>\d+))?$")
+_FAST_READ = True
+"""Read the traces straight from a SQLite store's tables where `llmtrace.views.read_traces`
+may (False: through MLflow's client only, as the tests compare)."""
 
 
 def _where() -> tuple[str, str]:
@@ -99,12 +102,19 @@ def from_traces(
         >>> ds.ref
         'dataset:conv-42-cases@1'
     """
-    import llmtrace
+    from llmtrace.views import read_traces
 
     uri, default_experiment = _where()
     experiment = experiment or default_experiment
     where = _records.trace_filter(filter_string, session, feedback)
-    traces = llmtrace.search_traces(where, experiment=experiment, max_results=max_results)
+    traces = read_traces(
+        where,
+        tracking_uri=uri,
+        experiment=experiment,
+        max_results=max_results,
+        fast=_FAST_READ,
+        roots_only=True,  # a record takes the root span's inputs and outputs only
+    )
     records = _unique(_records.records_of(traces))
     if not records:
         raise ValueError(

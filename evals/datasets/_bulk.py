@@ -3,8 +3,10 @@
 `SqlAlchemyStore.upsert_dataset_records` looks every record up by its input hash before
 inserting it (~1 ms each on SQLite); a new version is a new, empty dataset whose records
 `from_traces` has already made unique by their inputs, so the lookups find nothing. `insert_new`
-writes the same rows (built by MLflow's own `SqlEvaluationDatasetRecord.from_mlflow_entity`)
-and the same dataset schema, profile and digest, without them, in one transaction. It is used
+writes the same rows (their column values made by MLflow's own
+`SqlEvaluationDatasetRecord.from_mlflow_entity`, inserted with one executemany instead of one
+ORM object each) and the same dataset schema, profile and digest, without them, in one
+transaction. It is used
 only for a plain SQLite `SqlAlchemyStore` of an MLflow release in `CHECKED_MLFLOW` whose tables
 have the checked columns, on a dataset with no records; otherwise (and if an insert is refused)
 the caller uses ``upsert_dataset_records``. `tests/evals/test_dataset_bulk.py` compares the rows
@@ -31,6 +33,11 @@ _DATASET_COLUMNS = frozenset(
         "last_update_time", "created_by", "last_updated_by",
     }
 )  # fmt: skip
+
+
+def _columns(**values: Any) -> dict[str, Any]:
+    """Stands in for the ORM class in ``from_mlflow_entity``: its column values, no object."""
+    return values
 
 
 def supported(store: Any) -> bool:
@@ -61,6 +68,9 @@ def insert_new(store: Any, dataset_id: str, records: list[dict[str, Any]]) -> bo
         SqlEvaluationDatasetRecord,
     )
     from mlflow.utils.time import get_current_time_millis
+    from sqlalchemy import insert
+
+    to_columns = SqlEvaluationDatasetRecord.from_mlflow_entity.__func__  # type: ignore[attr-defined]
 
     with store.ManagedSessionMaker(read_only=False) as session:
         store._validate_dataset_accessible(session, dataset_id)
@@ -92,9 +102,10 @@ def insert_new(store: Any, dataset_id: str, records: list[dict[str, Any]]) -> bo
                 created_by=None,
                 last_updated_by=None,
             )
-            rows.append(SqlEvaluationDatasetRecord.from_mlflow_entity(record, input_hash))
-        session.add_all(rows)
-        session.flush()
+            row = to_columns(_columns, record, input_hash)
+            row["dataset_record_id"] = SqlEvaluationDatasetRecord.generate_record_id()
+            rows.append(row)
+        session.execute(insert(SqlEvaluationDatasetRecord.__table__), rows)
         schema, name = (
             store._dataset_query(session)
             .with_entities(SqlEvaluationDataset.schema, SqlEvaluationDataset.name)

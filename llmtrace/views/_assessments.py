@@ -224,3 +224,18 @@ def parse_value(text: str) -> bool | int | float | str:
         number = float(text)
         return int(text) if re.fullmatch(r"[+-]?\d+", text.strip()) else number
     return text
+
+
+def parse_expected(text: str) -> Any:
+    """An expectation typed on the command line: a JSON list or object, else as `parse_value`.
+
+    Example:
+        >>> parse_expected('["Paris", "France"]'), parse_expected("Paris"), parse_expected("4")
+        (['Paris', 'France'], 'Paris', 4)
+    """
+    if text.strip().startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise LLMTraceError(f"expectation {text!r} is not valid JSON: {exc}") from None
+    return parse_value(text)

@@ -10,11 +10,16 @@ own answer or error). Supported, joined with ``AND``:
 - ``name`` (the trace name) and ``tags.`k``` / ``metadata.`k``` with ``= != LIKE ILIKE``
   and a quoted value, or ``IS NULL`` / ``IS NOT NULL`` (the trace name and
   ``mlflow.trace.session`` are columns of ``trace_info``, as in MLflow; token usage, cost and
-  run ids, which MLflow treats specially, are not supported here).
+  run ids, which MLflow treats specially, are not supported here);
+- ``feedback.`name``` / ``expectation.`name``` with ``=``/``!=`` and a quoted value (matched
+  against the stored JSON value, so ``'false'`` finds ``False``), ``< <= > >=`` and a number
+  (numeric values only), or ``IS NULL`` / ``IS NOT NULL``; valid assessments only, and an
+  assessment logged on a session covers the session's traces, as in MLflow.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -40,6 +45,8 @@ _TYPES = {
     "tags": "tag",
     "metadata": "metadata",
     "request_metadata": "metadata",
+    "feedback": "feedback",
+    "expectation": "expectation",
 }
 _NUMERIC = {
     "timestamp_ms": "t.timestamp_ms",
@@ -52,6 +59,7 @@ _TRACE_NAME = "mlflow.traceName"
 _SESSION = "mlflow.trace.session"
 _SPECIAL_METADATA = frozenset({"mlflow.trace.tokenUsage", "mlflow.trace.cost", "mlflow.sourceRun"})
 _TABLES = {"tag": "trace_tags", "metadata": "trace_request_metadata"}
+_SESSION_SCOPED = f'%"{_SESSION}":%'  # MLflow: assessment_metadata.contains('"<key>":')
 
 
 def _clauses(filter_string: str) -> list[tuple[str, str, str, Any]]:
@@ -102,8 +110,56 @@ def _compare(column: str, op: str, value: Any, params: list[Any]) -> str:
     return f"{column} {op} ?"
 
 
-def to_sql(filter_string: str | None) -> tuple[list[str], list[Any]]:
+def _assessment(
+    kind: str, key: str, op: str, value: Any, experiment_id: int | None, params: list[Any]
+) -> str:
+    """MLflow's assessment clause: the trace's own valid assessment, or its session's."""
+    match = "a.assessment_type = ? AND a.name = ? AND a.valid = 1"
+    match_params: list[Any] = [kind, key]
+    numeric = isinstance(value, (int, float))
+    if op in ("<", "<=", ">", ">="):
+        if not numeric:
+            raise Unsupported(f"{kind}.{key} {op} {value!r}")  # MLflow explains
+        match += f" AND a.is_numeric_value = 1 AND a.aggregate_value {op} ?"
+        match_params.append(value)
+    elif op in ("=", "!="):
+        if numeric:
+            raise Unsupported(f"{kind}.{key} {op} {value!r}")  # MLflow wants a quoted value
+        negate = "NOT " if op == "!=" else ""
+        match += f" AND {negate}(a.value = ? OR a.value = ?)"
+        match_params += [value, json.dumps(value)]
+    elif op not in ("IS NULL", "IS NOT NULL"):
+        raise Unsupported(f"{kind}.{key} {op}")
+    # The experiment as a parameter keeps the session subquery uncorrelated (run once).
+    scope, scope_params = (
+        ("?", [experiment_id]) if experiment_id is not None else ("t.experiment_id", [])
+    )
+    siblings = (
+        f"SELECT s.request_id FROM trace_info AS s WHERE s.experiment_id = {scope} "
+        "AND s.session_id IN (SELECT st.session_id FROM trace_info AS st JOIN assessments AS a "
+        f"ON a.trace_id = st.request_id WHERE st.experiment_id = {scope} "
+        f"AND st.session_id IS NOT NULL AND {match} "
+        "AND a.assessment_metadata IS NOT NULL AND a.assessment_metadata LIKE ?)"
+    )
+    sibling_params = [*scope_params, *scope_params, *match_params, _SESSION_SCOPED]
+    params += [*match_params, *sibling_params]
+    if op == "IS NULL":
+        return (
+            "NOT EXISTS (SELECT 1 FROM assessments AS a WHERE a.trace_id = t.request_id "
+            f"AND {match}) AND t.request_id NOT IN ({siblings})"
+        )
+    return (
+        f"t.request_id IN (SELECT a.trace_id FROM assessments AS a WHERE {match} UNION {siblings})"
+    )
+
+
+def to_sql(
+    filter_string: str | None, experiment_id: int | None = None
+) -> tuple[list[str], list[Any]]:
     """SQL conditions on ``trace_info AS t`` (to join with AND) and their parameters.
+
+    ``experiment_id`` (the one searched) lets assessment clauses name it instead of
+    correlating with ``t``, which SQLite would evaluate once per trace.
 
     Example:
         >>> to_sql("status = 'ERROR' AND timestamp_ms >= 5")
@@ -114,6 +170,9 @@ def to_sql(filter_string: str | None) -> tuple[list[str], list[Any]]:
     if not filter_string or not filter_string.strip():
         return conditions, params
     for kind, key, op, value in _clauses(filter_string):
+        if kind in ("feedback", "expectation"):
+            conditions.append(_assessment(kind, key, op, value, experiment_id, params))
+            continue
         numeric = isinstance(value, (int, float))
         if kind == "attribute" and key in _NUMERIC:
             if not numeric or op not in ("=", "!=", "<", "<=", ">", ">="):

@@ -178,19 +178,35 @@ class SqliteReader:
             )
         return infos
 
-    def _spans(self, infos: list[StoredTraceInfo]) -> dict[str, list[StoredSpan] | None]:
+    def _spans(
+        self, infos: list[StoredTraceInfo], roots_only: bool = False
+    ) -> dict[str, list[StoredSpan] | None]:
         """Each trace's spans as MLflow's `get_trace` orders them; None where MLflow would wait.
 
-        `Unsupported` for traces whose spans are not in the tracking store or were cleared.
+        ``roots_only``: parse only the spans without a parent (what MLflow would return is
+        still decided on every span). `Unsupported` for traces whose spans are not in the
+        tracking store or were cleared.
         """
         for info in infos:
             if info.tags.get(_SPANS_LOCATION) != "TRACKING_STORE":
                 raise Unsupported("spans outside the tracking store")
         rows: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+        counts: dict[str, int] = {}
+        root_clause = " AND parent_span_id IS NULL" if roots_only else ""
         for batch in _batches([info.trace_id for info in infos]):
+            marks = _marks(len(batch))
+            if roots_only:
+                for trace_id, n, cleared in self.conn.execute(
+                    "SELECT trace_id, COUNT(*), SUM(content = '') FROM spans "
+                    f"WHERE trace_id IN ({marks}) GROUP BY trace_id",
+                    batch,
+                ):
+                    if cleared:
+                        raise Unsupported("span payloads cleared (archived)")
+                    counts[trace_id] = n
             for trace_id, content, parent, start in self.conn.execute(
                 "SELECT trace_id, content, parent_span_id, start_time_unix_nano FROM spans "
-                f"WHERE trace_id IN ({_marks(len(batch))})",
+                f"WHERE trace_id IN ({marks}){root_clause}",
                 batch,
             ):
                 if content == "":
@@ -199,13 +215,14 @@ class SqliteReader:
         out: dict[str, list[StoredSpan] | None] = {}
         for info in infos:
             found = sorted(rows.get(info.trace_id, []), key=lambda r: (r[1] is not None, r[2]))
+            stored = counts.get(info.trace_id, 0) if roots_only else len(found)
             expected = 0
             if stats := info.trace_metadata.get(_SIZE_STATS):
                 try:
                     expected = int(json.loads(stats).get("num_spans", 0))
                 except (TypeError, ValueError, AttributeError):
                     raise Unsupported("unreadable size stats") from None
-            if not found or len(found) < expected:
+            if not stored or stored < expected:
                 out[info.trace_id] = None  # MLflow waits for the rest (or reports it missing)
             else:
                 out[info.trace_id] = [StoredSpan.from_content(row[0]) for row in found]
@@ -232,14 +249,19 @@ class SqliteReader:
         max_results: int = 100,
         order_by: list[str] | None = None,
         include_spans: bool = False,
+        roots_only: bool = False,
     ) -> list[StoredTrace]:
-        """`MlflowClient.search_traces` on one experiment, every page up to ``max_results``."""
+        """`MlflowClient.search_traces` on one experiment, every page up to ``max_results``.
+
+        ``roots_only`` (with ``include_spans``): each trace's ``data.spans`` holds only its root
+        span(s), the same traces are returned.
+        """
         if order_by is not None and len(order_by) > 1:
             raise Unsupported("several order_by keys")
         key = order_by[0].strip() if order_by else None
         if key not in _ORDER:
             raise Unsupported(f"order_by {key!r}")
-        conditions, params = to_sql(filter_string)
+        conditions, params = to_sql(filter_string, int(experiment_id))
         where = " AND ".join(["t.experiment_id = ?", *conditions])
         sql = f"SELECT {_SELECT} FROM trace_info AS t WHERE {where} ORDER BY {_ORDER[key]} "
         out: list[StoredTrace] = []
@@ -252,7 +274,7 @@ class SqliteReader:
             ).fetchall()
             infos = self._infos(rows)
             if include_spans:
-                spans = self._spans(infos)
+                spans = self._spans(infos, roots_only)
                 out.extend(
                     StoredTrace(i, s, self.tracking_uri)
                     for i in infos

@@ -48,6 +48,7 @@ NEEDED_COLUMNS: dict[str, frozenset[str]] = {
             "assessment_id", "trace_id", "name", "assessment_type", "value", "error",
             "created_timestamp", "last_updated_timestamp", "source_type", "source_id",
             "run_id", "span_id", "rationale", "overrides", "valid", "assessment_metadata",
+            "aggregate_value", "is_numeric_value",
         }
     ),
 }  # fmt: skip

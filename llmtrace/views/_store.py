@@ -184,8 +184,12 @@ class Store:
         max_results: int = 100,
         order_by: list[str] | None = None,
         include_spans: bool = False,
+        roots_only: bool = False,
     ) -> list[Any]:
-        """Traces of the experiment, newest first (MLflow filter syntax; paged as needed)."""
+        """Traces of the experiment, newest first (MLflow filter syntax; paged as needed).
+
+        ``roots_only``: the direct reader parses only root spans (MLflow's client gives all).
+        """
         experiment_id = self.experiment_id()
         reader = self.reader()
         if reader is not None:
@@ -199,6 +203,7 @@ class Store:
                         max_results=max_results,
                         order_by=order_by,
                         include_spans=include_spans,
+                        roots_only=roots_only,
                     )
                 )
             except (Unsupported, sqlite3.Error):  # MLflow's client answers (or explains)

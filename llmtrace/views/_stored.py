@@ -20,6 +20,8 @@ from ._sqlite_filter import Unsupported
 
 _REQUEST_ID = "mlflow.traceRequestId"
 _SPAN_TYPE = "mlflow.spanType"
+_INPUTS = "mlflow.spanInputs"
+_OUTPUTS = "mlflow.spanOutputs"
 _INERT_PREFIXES = ("mlflow.", "llmtrace.")
 _INERT_KEYS = frozenset({"session.id", "user.id"})
 _STATUS_CODES = {
@@ -130,6 +132,16 @@ class StoredSpan:
         if key not in self._cache:
             self._cache[key] = _decode_attribute(self._data["attributes"].get(key))
         return self._cache[key]
+
+    @property
+    def inputs(self) -> Any:
+        """The span's inputs (`Span.inputs`)."""
+        return self.get_attribute(_INPUTS)
+
+    @property
+    def outputs(self) -> Any:
+        """The span's outputs (`Span.outputs`)."""
+        return self.get_attribute(_OUTPUTS)
 
     @property
     def attributes(self) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Headless Chromium on the MLflow UI (a real `mlflow server`): feedback and an expectation
 logged with llmtrace show on the trace: in the traces table (a column per name) and in the
-trace's assessments pane. (The rationale sits behind an expander of the pane, which this test
-does not open.)"""
+trace's assessments pane, where the feedback's expander shows its value, source and rationale."""
 
 from __future__ import annotations
 
@@ -67,3 +66,32 @@ def test_mlflow_ui_shows_feedback_on_the_trace(
     assert "geography_ok" in pane and "False" in pane and "expected_response" in pane
     assert "Sydney" in pane  # the trace's own output beside its feedback
     assert (tmp_path / "mlflow-ui-feedback.png").stat().st_size > 0
+
+    # The feedback's card: its expander opens the source, the value and the rationale.
+    assert "Canberra is the capital" not in pane  # folded until opened
+    card = _card(chrome, "geography_ok")
+    card.find_element(
+        By.XPATH,
+        ".//button[@data-component-id='shared.model-trace-explorer.toggle-assessment-expanded']",
+    ).click()
+    _wait(chrome, lambda d: "Rationale" in _card(d, "geography_ok").text)
+    lines = _card(chrome, "geography_ok").text.splitlines()
+    chrome.save_screenshot(str(tmp_path / "mlflow-ui-feedback-rationale.png"))
+    assert lines[0] == "geography_ok" and "ann" in lines  # the name, then who gave it
+    assert lines[lines.index("Feedback") + 1] == "False"
+    assert lines[lines.index("Rationale") + 1] == "Canberra is the capital"
+
+
+def _card(driver: Any, name: str) -> Any:
+    """The assessments pane's card of feedback ``name``: its title's nearest box with a value."""
+    from selenium.webdriver.common.by import By
+
+    title = driver.find_elements(By.XPATH, f"//span[normalize-space(text())='{name}']")[-1]
+    box = title
+    for _ in range(6):
+        box = box.find_element(By.XPATH, "..")
+        if box.find_elements(
+            By.XPATH, ".//*[@data-component-id='shared.model-trace-explorer.assesment-value-tag']"
+        ):
+            return box
+    raise AssertionError(f"no card for {name!r} in the assessments pane")
