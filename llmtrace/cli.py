@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+from typer.models import TyperInfo
 
 from ._errors import LLMTraceError
 
@@ -40,13 +41,44 @@ def _untyped_flags(command: Any, ctx: Any) -> None:
         _untyped_flags(sub, ctx)
 
 
+def _eval_group() -> Any:
+    """``llmtrace eval``: evals' commands, imported only when they are asked for."""
+    from evals.cli import app as eval_app  # the one place llmtrace meets evals
+
+    return typer.main.get_group_from_info(
+        TyperInfo(eval_app, name="eval"),  # as app.add_typer(eval_app, name="eval") would
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        suggest_commands=app.suggest_commands,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
 class _Group(TyperGroup):
-    """The root command group: its help and every subcommand's help list flags without types."""
+    """The root command group: its help and every subcommand's help list flags without types.
+
+    ``eval`` is added when it is named (or listed by ``--help``), so the other commands never
+    import evals; each command's plain options are checked without pydantic (`_cli_coerce`).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from ._cli_coerce import lighten
+
+        lighten(self, ctx, deep=False)  # --help, --version, --install-completion
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return names if "eval" in names else [*names, "eval"]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name == "eval":
+            command = self.commands["eval"] = _eval_group()
         if command is not None:
+            from ._cli_coerce import lighten
+
             _untyped_flags(command, ctx)
+            lighten(command, ctx)
         return command
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -63,10 +95,6 @@ sessions_app = typer.Typer(
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(sessions_app, name="sessions")
-
-from evals.cli import app as _eval_app  # noqa: E402 - the one place llmtrace meets evals
-
-app.add_typer(_eval_app, name="eval")
 
 TRACKING_URI = typer.Option(
     None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."
