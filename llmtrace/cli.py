@@ -216,7 +216,6 @@ def traces_list(
 ) -> None:
     """List the newest traces: id, name, status, start, duration, tokens, cost, session."""
     from .views._assessments import feedback_filter
-    from .views._model import trace_summary
     from .views._store import build_filter
     from .views._tables import trace_json, traces_table
 
@@ -232,7 +231,7 @@ def traces_list(
             name=name,
             extra=" AND ".join(clauses) or None,
         )
-        views = [trace_summary(t.info) for t in store.search(where, max_results=limit)]
+        views = store.summaries(where, max_results=limit)
     if as_json:
         typer.echo(json.dumps([trace_json(v) for v in views], indent=2))
         return
@@ -355,7 +354,6 @@ def traces_tail(
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Follow new traces as they are stored, one line each (Ctrl-C to stop)."""
-    from .views._model import trace_summary
     from .views._store import build_filter
     from .views._tables import tail_header, tail_line
 
@@ -370,14 +368,13 @@ def traces_tail(
     try:
         while count is None or shown < count:
             with _one_line_errors():
-                found = store.search(where, max_results=max(50, last))
-            fresh = [t for t in reversed(found) if t.info.trace_id not in seen]
+                found = store.summaries(where, max_results=max(50, last))
+            fresh = [v for v in reversed(found) if v.trace_id not in seen]
             if first:  # existing traces: show only the last N
                 first = False
-                seen.update(t.info.trace_id for t in fresh[: max(0, len(fresh) - last)])
+                seen.update(v.trace_id for v in fresh[: max(0, len(fresh) - last)])
                 fresh = fresh[max(0, len(fresh) - last) :]
-            for trace in fresh:
-                view = trace_summary(trace.info)
+            for view in fresh:
                 if view.status == "IN_PROGRESS":
                     continue  # shown once its root span is stored
                 seen.add(view.trace_id)
@@ -401,17 +398,15 @@ def sessions_list(
 ) -> None:
     """List conversations: session, user, turns, first and last turn, tokens, cost, errors."""
     from ._semconv import MLFLOW_TRACE_SESSION
-    from .views._model import trace_summary
     from .views._store import build_filter
-    from .views._tables import sessions_table, summarize_sessions
+    from .views._tables import sessions_table
 
     with _one_line_errors():
         store = _store(tracking_uri, experiment)
         where = build_filter(
             user=user, since=since, extra=f"metadata.`{MLFLOW_TRACE_SESSION}` IS NOT NULL"
         )
-        views = [trace_summary(t.info) for t in store.search(where, max_results=scan)]
-    sessions = summarize_sessions(views)[:limit]
+        sessions = store.sessions(where, scan=scan, limit=limit)
     if not sessions:
         _none_found(
             f"no sessions in experiment {store.experiment or 'Default'!r} at "

@@ -42,7 +42,9 @@ NEEDED_COLUMNS: dict[str, frozenset[str]] = {
     ),
     "trace_tags": frozenset({"request_id", "key", "value"}),
     "trace_request_metadata": frozenset({"request_id", "key", "value"}),
-    "spans": frozenset({"trace_id", "parent_span_id", "start_time_unix_nano", "content"}),
+    "spans": frozenset(
+        {"trace_id", "parent_span_id", "start_time_unix_nano", "end_time_unix_nano", "content"}
+    ),
     "assessments": frozenset(
         {
             "assessment_id", "trace_id", "name", "assessment_type", "value", "error",
