@@ -424,6 +424,12 @@ def test_unchecked_mlflow_goes_to_mlflow(varied: Varied, monkeypatch: pytest.Mon
     assert found and not any(isinstance(t, StoredTrace) for t in found)
 
 
+def test_the_mlflow_version_is_read_as_importlib_metadata_reads_it() -> None:
+    from importlib import metadata
+
+    assert _sqlite_schema._mlflow_version() == metadata.version("mlflow")
+
+
 def test_requests_the_reader_does_not_answer_go_to_mlflow(varied: Varied) -> None:
     store = Store(varied.uri, "tests")
     reader = store.reader()
