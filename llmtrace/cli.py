@@ -138,6 +138,16 @@ def _store(tracking_uri: str | None, experiment: str | None) -> Store:
 
 
 def _print(lines: list[Line]) -> None:
+    from .views._lines import rich_would_style
+
+    if not rich_would_style():  # to a pipe or file: the same text, without importing rich
+        from .views._lines import plain_text, plain_width
+
+        text = plain_text(lines, plain_width())
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
     from rich.console import Console
 
     from .views._lines import Lines
@@ -146,6 +156,10 @@ def _print(lines: list[Line]) -> None:
 
 
 def _width() -> int:
+    from .views._lines import plain_width, rich_would_style
+
+    if not rich_would_style():
+        return plain_width()
     from rich.console import Console
 
     return Console().width
