@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import evals
 import llmtrace
@@ -77,6 +78,21 @@ def test_views_exports() -> None:
 def test_public_objects_have_docstrings() -> None:
     for name in llmtrace.__all__:
         assert getattr(llmtrace, name).__doc__, name
+
+
+def test_a_traced_call_after_a_bare_import_is_traced(tmp_path: Path) -> None:
+    """No `configure()`, only ``import llmtrace``: the first span starts the runtime lazily."""
+    code = (
+        "import llmtrace\n"
+        "@llmtrace.trace\n"
+        "def answer(q):\n"
+        "    return q\n"
+        "assert answer('a') == 'a'\n"
+        "assert llmtrace.flush(60)\n"
+        "assert llmtrace.stats().exported == 1, llmtrace.stats()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=180)
+    assert (tmp_path / "mlflow.db").exists()
 
 
 def test_import_is_light_and_does_nothing() -> None:
