@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+from typer.models import TyperInfo
 
 from ._errors import LLMTraceError
 
@@ -40,13 +41,44 @@ def _untyped_flags(command: Any, ctx: Any) -> None:
         _untyped_flags(sub, ctx)
 
 
+def _eval_group() -> Any:
+    """``llmtrace eval``: evals' commands, imported only when they are asked for."""
+    from evals.cli import app as eval_app  # the one place llmtrace meets evals
+
+    return typer.main.get_group_from_info(
+        TyperInfo(eval_app, name="eval"),  # as app.add_typer(eval_app, name="eval") would
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        suggest_commands=app.suggest_commands,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
 class _Group(TyperGroup):
-    """The root command group: its help and every subcommand's help list flags without types."""
+    """The root command group: its help and every subcommand's help list flags without types.
+
+    ``eval`` is added when it is named (or listed by ``--help``), so the other commands never
+    import evals; each command's plain options are checked without pydantic (`_cli_coerce`).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from ._cli_coerce import lighten
+
+        lighten(self, ctx, deep=False)  # --help, --version, --install-completion
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return names if "eval" in names else [*names, "eval"]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name == "eval":
+            command = self.commands["eval"] = _eval_group()
         if command is not None:
+            from ._cli_coerce import lighten
+
             _untyped_flags(command, ctx)
+            lighten(command, ctx)
         return command
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -63,10 +95,6 @@ sessions_app = typer.Typer(
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(sessions_app, name="sessions")
-
-from evals.cli import app as _eval_app  # noqa: E402 - the one place llmtrace meets evals
-
-app.add_typer(_eval_app, name="eval")
 
 TRACKING_URI = typer.Option(
     None, "--tracking-uri", help="Store (default: $LLMTRACE_TRACKING_URI, else ./mlflow.db)."
@@ -110,6 +138,16 @@ def _store(tracking_uri: str | None, experiment: str | None) -> Store:
 
 
 def _print(lines: list[Line]) -> None:
+    from .views._lines import rich_would_style
+
+    if not rich_would_style():  # to a pipe or file: the same text, without importing rich
+        from .views._lines import plain_text, plain_width
+
+        text = plain_text(lines, plain_width())
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
     from rich.console import Console
 
     from .views._lines import Lines
@@ -118,6 +156,10 @@ def _print(lines: list[Line]) -> None:
 
 
 def _width() -> int:
+    from .views._lines import plain_width, rich_would_style
+
+    if not rich_would_style():
+        return plain_width()
     from rich.console import Console
 
     return Console().width
@@ -188,7 +230,6 @@ def traces_list(
 ) -> None:
     """List the newest traces: id, name, status, start, duration, tokens, cost, session."""
     from .views._assessments import feedback_filter
-    from .views._model import trace_summary
     from .views._store import build_filter
     from .views._tables import trace_json, traces_table
 
@@ -204,7 +245,7 @@ def traces_list(
             name=name,
             extra=" AND ".join(clauses) or None,
         )
-        views = [trace_summary(t.info) for t in store.search(where, max_results=limit)]
+        views = store.summaries(where, max_results=limit)
     if as_json:
         typer.echo(json.dumps([trace_json(v) for v in views], indent=2))
         return
@@ -353,7 +394,6 @@ def traces_tail(
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Follow new traces as they are stored, one line each (Ctrl-C to stop)."""
-    from .views._model import trace_summary
     from .views._store import build_filter
     from .views._tables import tail_header, tail_line
 
@@ -368,14 +408,13 @@ def traces_tail(
     try:
         while count is None or shown < count:
             with _one_line_errors():
-                found = store.search(where, max_results=max(50, last))
-            fresh = [t for t in reversed(found) if t.info.trace_id not in seen]
+                found = store.summaries(where, max_results=max(50, last))
+            fresh = [v for v in reversed(found) if v.trace_id not in seen]
             if first:  # existing traces: show only the last N
                 first = False
-                seen.update(t.info.trace_id for t in fresh[: max(0, len(fresh) - last)])
+                seen.update(v.trace_id for v in fresh[: max(0, len(fresh) - last)])
                 fresh = fresh[max(0, len(fresh) - last) :]
-            for trace in fresh:
-                view = trace_summary(trace.info)
+            for view in fresh:
                 if view.status == "IN_PROGRESS":
                     continue  # shown once its root span is stored
                 seen.add(view.trace_id)
@@ -399,17 +438,15 @@ def sessions_list(
 ) -> None:
     """List conversations: session, user, turns, first and last turn, tokens, cost, errors."""
     from ._semconv import MLFLOW_TRACE_SESSION
-    from .views._model import trace_summary
     from .views._store import build_filter
-    from .views._tables import sessions_table, summarize_sessions
+    from .views._tables import sessions_table
 
     with _one_line_errors():
         store = _store(tracking_uri, experiment)
         where = build_filter(
             user=user, since=since, extra=f"metadata.`{MLFLOW_TRACE_SESSION}` IS NOT NULL"
         )
-        views = [trace_summary(t.info) for t in store.search(where, max_results=scan)]
-    sessions = summarize_sessions(views)[:limit]
+        sessions = store.sessions(where, scan=scan, limit=limit)
     if not sessions:
         _none_found(
             f"no sessions in experiment {store.experiment or 'Default'!r} at "

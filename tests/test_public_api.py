@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import evals
 import llmtrace
@@ -15,11 +16,44 @@ def test_all_is_sorted_and_complete() -> None:
     assert llmtrace.__all__ == sorted(llmtrace.__all__)
     public = {
         name
-        for name in vars(llmtrace)
+        for name in dir(llmtrace)
         if not name.startswith("_") and not isinstance(getattr(llmtrace, name), type(llmtrace))
     }
     assert public == set(llmtrace.__all__)
     assert evals.__all__ == sorted(evals.__all__)
+
+
+def test_lazy_exports_match_the_typed_imports() -> None:
+    """Each public name is imported on first use from where the ``TYPE_CHECKING`` block says."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    tree = ast.parse(Path(llmtrace.__file__).read_text(encoding="utf-8"))
+    guarded = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    typed = {
+        alias.asname or alias.name: "." * node.level + (node.module or "")
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert typed == llmtrace._EXPORTS
+    assert sorted(typed) == llmtrace.__all__
+    for name, module in typed.items():
+        assert getattr(llmtrace, name) is getattr(importlib.import_module(module, "llmtrace"), name)
+
+
+def test_import_llmtrace_leaves_the_tracing_stack_unloaded() -> None:
+    """``import llmtrace`` (and so the ``llmtrace`` command) loads no OpenTelemetry SDK."""
+    code = (
+        "import sys, llmtrace\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'llmtrace.')))\n"
+        "assert heavy == ['llmtrace._log'], heavy\n"
+        "assert callable(llmtrace.trace) and 'opentelemetry' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_semconv_exports_every_key_once() -> None:
@@ -44,6 +78,21 @@ def test_views_exports() -> None:
 def test_public_objects_have_docstrings() -> None:
     for name in llmtrace.__all__:
         assert getattr(llmtrace, name).__doc__, name
+
+
+def test_a_traced_call_after_a_bare_import_is_traced(tmp_path: Path) -> None:
+    """No `configure()`, only ``import llmtrace``: the first span starts the runtime lazily."""
+    code = (
+        "import llmtrace\n"
+        "@llmtrace.trace\n"
+        "def answer(q):\n"
+        "    return q\n"
+        "assert answer('a') == 'a'\n"
+        "assert llmtrace.flush(60)\n"
+        "assert llmtrace.stats().exported == 1, llmtrace.stats()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=180)
+    assert (tmp_path / "mlflow.db").exists()
 
 
 def test_import_is_light_and_does_nothing() -> None:

@@ -1,7 +1,8 @@
 """What the tracing layer needs from the pipeline, without importing it.
 
 The runtime (`llmtrace._runtime`, which sits above this layer) installs its tracer source here
-when it is imported; `llmtrace/__init__` always imports it. Generators and streams whose
+when it is imported. `import llmtrace` imports it lazily, so the first span asks for it by name
+(this layer never imports the runtime itself). Generators and streams whose
 spans are still open register here, so the runtime can end them at exit.
 """
 
@@ -26,6 +27,11 @@ def set_tracer_source(source: Callable[[], otel_trace.Tracer | None]) -> None:
 def tracer() -> otel_trace.Tracer | None:
     """The pipeline's tracer (starting the pipeline on first use); None when tracing is off."""
     source = _source
+    if source is None:  # the runtime is not imported yet: importing it installs the source
+        import importlib
+
+        importlib.import_module("llmtrace._runtime")
+        source = _source
     return source() if source is not None else None
 
 

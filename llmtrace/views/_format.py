@@ -7,41 +7,28 @@ import time
 
 
 def duration(ms: float | None) -> str:
-    """``30 µs``, ``13.1 ms``, ``2.35 s``, ``3m 05s``; ``-`` when unknown.
+    """``30 µs``, ``13.1 ms``, ``2.35 s``, ``3m 05s``; ``<1 µs`` below a microsecond; ``-``
+    when unknown. Never ``0.00 ms``: each unit is chosen after rounding (``999.96 ms`` reads
+    ``1.00 s``, not ``1000.0 ms``).
 
     Example:
-        >>> duration(0.03), duration(13.14), duration(2345)
-        ('30 µs', '13.1 ms', '2.35 s')
+        >>> duration(0.03), duration(13.14), duration(2345), duration(0.0004)
+        ('30 µs', '13.1 ms', '2.35 s', '<1 µs')
     """
     if ms is None:
         return "-"
-    if ms < 1:
+    if ms <= 0:
+        return "0 µs"
+    if round(ms * 1000) < 1:
+        return "<1 µs"
+    if round(ms * 1000) < 1000:
         return f"{ms * 1000:.0f} µs"
-    if ms < 1000:
+    if round(ms, 1) < 1000:
         return f"{ms:.1f} ms"
-    if ms < 60_000:
+    if round(ms / 1000, 2) < 60:
         return f"{ms / 1000:.2f} s"
     minutes, seconds = divmod(round(ms / 1000), 60)
     return f"{minutes}m {seconds:02d}s"
-
-
-def whole_ms(ms: float | None) -> str:
-    """A duration the store keeps in whole milliseconds: ``<1 ms``, ``400 ms``, ``2.35 s``.
-
-    A trace's duration is its spans' time (first start to last end); the store rounds it to
-    the millisecond, which `traces list` shows as such, and `traces show` gives finer.
-
-    Example:
-        >>> whole_ms(0), whole_ms(400), whole_ms(2345)
-        ('<1 ms', '400 ms', '2.35 s')
-    """
-    if ms is None:
-        return "-"
-    if ms < 1:
-        return "<1 ms"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return duration(ms)
 
 
 def tokens(usage: dict[str, int] | None) -> str:

@@ -106,7 +106,8 @@ class TraceView:
     @property
     def start_ns(self) -> int:
         """Earliest span start (the trace's time origin)."""
-        return min((n.start_ns for n in self.roots), default=self.start_ms * 1_000_000)
+        starts = [n.start_ns for root in self.roots for n in root.walk()]
+        return min(starts, default=self.start_ms * 1_000_000)
 
     @property
     def end_ns(self) -> int:
@@ -275,8 +276,25 @@ def assessments(info: Any) -> list[AssessmentView]:
     return views
 
 
-def trace_summary(info: Any) -> TraceView:
+def span_window(spans: Any) -> tuple[int, int] | None:
+    """The first start and last end (ns) of MLflow spans, as `build` times a trace; None if none.
+
+    Example:
+        >>> span_window(trace.data.spans)
+        (1767323045000000000, 1767323046200000000)
+    """
+    if not spans:
+        return None
+    starts = [int(s.start_time_ns or 0) for s in spans]
+    ends = [int(s.end_time_ns or s.start_time_ns or 0) for s in spans]
+    return min(starts), max(ends)
+
+
+def trace_summary(info: Any, window: tuple[int, int] | None = None) -> TraceView:
     """A `TraceView` with only the trace-level fields of an MLflow ``TraceInfo`` (no spans).
+
+    The duration is the store's whole milliseconds, or ``window``'s (the spans' first start
+    and last end in ns, `span_window`), as `build` gives it.
 
     Example:
         >>> view = trace_summary(trace.info)
@@ -285,12 +303,13 @@ def trace_summary(info: Any) -> TraceView:
     """
     meta = info.trace_metadata or {}
     tags = info.tags or {}
+    stored = None if info.execution_duration is None else float(info.execution_duration)
     return TraceView(
         trace_id=info.trace_id,
         name=tags.get("mlflow.traceName", ""),
         status=getattr(info.state, "value", str(info.state)),
         start_ms=int(info.request_time or 0),
-        duration_ms=None if info.execution_duration is None else float(info.execution_duration),
+        duration_ms=stored if window is None else max(0, window[1] - window[0]) / 1e6,
         session=meta.get(sc.MLFLOW_TRACE_SESSION),
         user=meta.get(sc.MLFLOW_TRACE_USER),
         tokens=_usage(info),
@@ -323,7 +342,7 @@ def build(trace: Any) -> TraceView:
     view.roots.sort(key=lambda n: n.start_ns)
     view.span_count = len(nodes)
     if view.roots:  # the spans' own clock: finer than the store's whole milliseconds
-        view.duration_ms = (view.end_ns - view.start_ns) / 1e6
+        view.duration_ms = max(0, view.end_ns - view.start_ns) / 1e6
     return view
 
 

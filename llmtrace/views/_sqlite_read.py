@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from ._sessions import SessionSummary
 from ._sqlite_filter import Unsupported, to_sql
 from ._stored import StoredAssessment, StoredSpan, StoredTrace, StoredTraceInfo
 
@@ -46,6 +47,8 @@ _ORDER = {
     "timestamp_ms ASC": "t.timestamp_ms ASC, t.request_id ASC",
 }
 _BATCH = 500  # MLflow's _TRACE_CHILD_QUERY_BATCH_SIZE (under SQLite's bound-parameter limit)
+_USER = "mlflow.trace.user"
+_NEWEST = "t.timestamp_ms DESC, t.request_id ASC"
 
 
 class ExperimentMissing(Exception):
@@ -286,3 +289,77 @@ class SqliteReader:
             if len(rows) < want:
                 break
         return out[:max_results]
+
+    def span_windows(self, trace_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """Each trace's first span start and last span end (ns), as `views._model.build` reads
+        them from the spans (an end missing or 0 counts as the span's start); traces without
+        stored spans are left out."""
+        out: dict[str, tuple[int, int]] = {}
+        for batch in _batches(trace_ids):
+            for trace_id, first, last in self.conn.execute(
+                "SELECT trace_id, MIN(start_time_unix_nano), "
+                "MAX(COALESCE(NULLIF(end_time_unix_nano, 0), start_time_unix_nano)) "
+                f"FROM spans WHERE trace_id IN ({_marks(len(batch))}) GROUP BY trace_id",
+                batch,
+            ):
+                if first is not None and last is not None:
+                    out[trace_id] = (int(first), int(last))
+        return out
+
+    def sessions(
+        self, experiment_id: str, filter_string: str | None, *, scan: int, limit: int
+    ) -> list[SessionSummary]:
+        """`views._sessions.summarize_sessions` of the ``scan`` newest matching traces, in SQL.
+
+        Turns, first and last start, tokens and failed turns are summed by ``GROUP BY``; the
+        user and cost of the ``limit`` sessions shown come from their traces in scan order,
+        summed as `summarize_sessions` sums them. `Unsupported` where the trace search would be.
+        """
+        conditions, params = to_sql(filter_string)
+        where = " AND ".join(["t.experiment_id = ?", *conditions])
+        scanned = (
+            "WITH scanned AS (SELECT t.request_id, t.session_id, t.timestamp_ms, t.status, "
+            "t.total_tokens, t.input_tokens, t.output_tokens, t.total_cost, "
+            f"ROW_NUMBER() OVER (ORDER BY {_NEWEST}) AS rn FROM trace_info AS t "
+            f"WHERE {where} ORDER BY {_NEWEST} LIMIT ?) "
+        )
+        args = [int(experiment_id), *params, scan]
+        states = ", ".join(f"'{state}'" for state in sorted(_STATES))
+        integer = "('integer', 'null')"
+        (odd,) = self.conn.execute(
+            scanned + f"SELECT COUNT(*) FROM scanned WHERE status NOT IN ({states}) OR "
+            f"typeof(total_tokens) NOT IN {integer} OR typeof(input_tokens) NOT IN {integer} "
+            f"OR typeof(output_tokens) NOT IN {integer}",
+            args,
+        ).fetchone()
+        if odd:
+            raise Unsupported("trace states or token counts the trace search reads otherwise")
+        groups = self.conn.execute(
+            scanned + "SELECT session_id, COUNT(*), MIN(timestamp_ms), MAX(timestamp_ms), "
+            "SUM(COALESCE(total_tokens, COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))), "
+            "SUM(status = 'ERROR') FROM scanned WHERE session_id != '' "
+            "GROUP BY session_id ORDER BY MIN(rn) LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+        found = {
+            sid: SessionSummary(sid, None, turns, first, last, int(tokens), None, int(errors))
+            for sid, turns, first, last, tokens, errors in groups
+        }
+        seen: set[str] = set()
+        for batch in _batches(list(found)):
+            for sid, cost, user in self.conn.execute(
+                scanned + "SELECT s.session_id, s.total_cost, m.value FROM scanned AS s "
+                "LEFT JOIN trace_request_metadata AS m "
+                "ON m.request_id = s.request_id AND m.key = ? "
+                f"WHERE s.session_id IN ({_marks(len(batch))}) ORDER BY s.rn",
+                [*args, _USER, *batch],
+            ):
+                summary = found[sid]
+                if sid not in seen:  # the session's newest trace
+                    seen.add(sid)
+                    summary.user, summary.cost = user, cost
+                    continue
+                if cost is not None:
+                    summary.cost = (summary.cost or 0.0) + cost
+                summary.user = summary.user or user
+        return list(found.values())

@@ -5,7 +5,7 @@ must be sure that the tables mean what it expects. It is used only when all of t
 the views go through MLflow's client otherwise:
 
 - the tracking URI is a plain ``sqlite:///path`` to an existing file (no URI parameters);
-- the installed MLflow (read with `importlib.metadata`, MLflow is not imported) is a release
+- the installed MLflow (its ``dist-info`` folder's name; MLflow is not imported) is a release
   whose store code was read for this module (`CHECKED_MLFLOW`);
 - the store's ``alembic_version`` is a revision checked here (`CHECKED_REVISIONS`) and every
   column the reader uses is present;
@@ -18,8 +18,9 @@ The connection is read-only (``mode=ro``), waits for writers as MLflow's does
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
-from importlib import metadata
+import sys
 from pathlib import Path
 
 CHECKED_MLFLOW = ("3.17.",)
@@ -42,7 +43,9 @@ NEEDED_COLUMNS: dict[str, frozenset[str]] = {
     ),
     "trace_tags": frozenset({"request_id", "key", "value"}),
     "trace_request_metadata": frozenset({"request_id", "key", "value"}),
-    "spans": frozenset({"trace_id", "parent_span_id", "start_time_unix_nano", "content"}),
+    "spans": frozenset(
+        {"trace_id", "parent_span_id", "start_time_unix_nano", "end_time_unix_nano", "content"}
+    ),
     "assessments": frozenset(
         {
             "assessment_id", "trace_id", "name", "assessment_type", "value", "error",
@@ -73,13 +76,32 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     return Path(path)
 
 
+_DIST_INFO = re.compile(r"mlflow-([^-]+)\.dist-info", re.IGNORECASE)
+
+
+def _mlflow_version() -> str | None:
+    """The installed MLflow's version: the first ``mlflow-X.dist-info`` on ``sys.path`` (where
+    `importlib.metadata` looks first, without its ~10 ms import), else `importlib.metadata`."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if match := _DIST_INFO.fullmatch(name):
+                return match.group(1)
+    from importlib import metadata
+
+    try:
+        return metadata.version("mlflow")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def mlflow_checked() -> bool:
     """True when the installed MLflow is a checked release (without importing it)."""
-    try:
-        version = metadata.version("mlflow")
-    except metadata.PackageNotFoundError:
-        return False
-    return version.startswith(CHECKED_MLFLOW)
+    version = _mlflow_version()
+    return version is not None and version.startswith(CHECKED_MLFLOW)
 
 
 def _workspaces_on() -> bool:

@@ -23,6 +23,8 @@ from .._config import resolve
 from .._errors import LLMTraceError, TraceNotFoundError
 
 if TYPE_CHECKING:
+    from ._model import TraceView
+    from ._sessions import SessionSummary
     from ._sqlite_read import SqliteReader
 
 
@@ -228,6 +230,54 @@ class Store:
         except Exception as exc:
             raise StoreError(f"cannot search traces: {_first_line(exc)}") from None
         return out
+
+    def summaries(
+        self, filter_string: str | None = None, *, max_results: int = 100
+    ) -> list[TraceView]:
+        """The newest traces' summaries (`views._model.trace_summary`), as `traces list` shows them.
+
+        A trace's duration is its spans' (first start to last end, as `traces show` gives it):
+        on the fast path from the spans table, through MLflow's client from the spans when the
+        search loaded them, else the store's whole milliseconds.
+        """
+        from ._model import span_window, trace_summary
+
+        traces = self.search(filter_string, max_results=max_results)
+        windows: dict[str, tuple[int, int]] = {}
+        reader = self.reader()
+        if reader is not None and traces:
+            try:
+                windows = reader.span_windows([t.info.trace_id for t in traces])
+            except sqlite3.Error:  # the store's own durations, then
+                windows = {}
+        return [
+            trace_summary(t.info, windows.get(t.info.trace_id) or span_window(t.data.spans))
+            for t in traces
+        ]
+
+    def sessions(
+        self, filter_string: str | None = None, *, scan: int = 2000, limit: int = 20
+    ) -> list[SessionSummary]:
+        """The sessions of the ``scan`` newest matching traces, most recently active first.
+
+        Example:
+            >>> [s.session for s in Store("sqlite:///mlflow.db").sessions(limit=2)]
+            ['conv-2', 'conv-1']
+        """
+        experiment_id = self.experiment_id()
+        reader = self.reader()
+        if reader is not None:
+            from ._sqlite_filter import Unsupported
+
+            try:
+                return reader.sessions(experiment_id, filter_string, scan=scan, limit=limit)
+            except (Unsupported, sqlite3.Error):  # summed from the trace search instead
+                pass
+        from ._model import trace_summary
+        from ._sessions import summarize_sessions
+
+        views = [trace_summary(t.info) for t in self.search(filter_string, max_results=scan)]
+        return summarize_sessions(views)[:limit]
 
     def traces_url(self, base_url: str) -> str:
         """The MLflow UI page listing this experiment's traces, on the server at ``base_url``."""

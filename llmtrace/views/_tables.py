@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from . import _format as fmt
 from ._lines import Line
 from ._model import TraceView
+from ._sessions import SessionSummary
 
 GAP = "  "
 
@@ -162,7 +162,7 @@ def trace_row(view: TraceView, short_times: bool = False) -> list[tuple[str, str
         (view.name, "bold"),
         (view.status, _status_style(view.status)),
         (stamp(view.start_ms), ""),
-        (fmt.whole_ms(view.duration_ms), ""),  # what the store keeps: whole milliseconds
+        (fmt.duration(view.duration_ms), ""),  # as `traces show` gives it
         (fmt.tokens(view.tokens), ""),
         (fmt.cost(view.cost), ""),
         (view.session or "", ""),
@@ -232,52 +232,6 @@ def trace_json(view: TraceView) -> dict[str, object]:
         "request_preview": view.request_preview,
         "response_preview": view.response_preview,
     }
-
-
-@dataclass
-class SessionSummary:
-    """The traces of one session, summed: turns, time span, tokens, cost, errors."""
-
-    session: str
-    user: str | None
-    turns: int
-    first_ms: int
-    last_ms: int
-    tokens: int
-    cost: float | None
-    errors: int
-
-
-def summarize_sessions(views: Sequence[TraceView]) -> list[SessionSummary]:
-    """Group trace summaries by session, most recently active first."""
-    by_session: dict[str, SessionSummary] = {}
-    for view in views:
-        if not view.session:
-            continue
-        total = fmt.tokens(view.tokens)
-        tokens = int(total.replace(",", "")) if total else 0
-        found = by_session.get(view.session)
-        if found is None:
-            by_session[view.session] = SessionSummary(
-                view.session,
-                view.user,
-                1,
-                view.start_ms,
-                view.start_ms,
-                tokens,
-                view.cost,
-                int(view.status == "ERROR"),
-            )
-            continue
-        found.turns += 1
-        found.first_ms = min(found.first_ms, view.start_ms)
-        found.last_ms = max(found.last_ms, view.start_ms)
-        found.tokens += tokens
-        if view.cost is not None:
-            found.cost = (found.cost or 0.0) + view.cost
-        found.errors += int(view.status == "ERROR")
-        found.user = found.user or view.user
-    return sorted(by_session.values(), key=lambda s: s.last_ms, reverse=True)
 
 
 def sessions_table(sessions: Sequence[SessionSummary], width: int | None = None) -> list[Line]:

@@ -128,3 +128,29 @@ def test_the_help_names_are_the_built_in_metrics() -> None:
 
     listed = METRIC_NAMES.split() + JUDGE_METRIC_NAMES.split()
     assert sorted(listed) == sorted(metric_factories())
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_run_table_fits_and_keeps_every_column(sqlite_uri: str, tmp_path: Path, width: int) -> None:
+    """``eval run``'s aggregates at 80 and 120 columns: every column, name and verdict whole."""
+    metrics = ("token_f1", "id_based_context_recall", "exact_match_normalized", "rouge_l")
+    rows = [{**r, "context_ids": ["d"], "reference_context_ids": ["d"]} for r in ROWS]
+    data = write_jsonl(tmp_path / "qa.jsonl", rows)
+    flags = [x for m in metrics for x in ("-m", m)]
+    gates = ["--fail-under", "token_f1=0.6", "--fail-under", "exact_match_normalized/pass_rate=0.5"]
+    code, out, err = invoke(sqlite_uri, "run", data, *flags, *gates, width=width)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= width
+    header = next(line for line in lines if line.split()[:2] == ["metric", "mean"])
+    assert header.split() == ["metric", "mean", "p50", "pass", "thr", "n", "err", "gate"]
+    cells = {line.split()[0]: line.split() for line in lines if line.split()}
+    assert set(metrics) <= set(cells)  # every metric name whole, on its own line
+    assert cells["token_f1"][1:3] == ["0.625", "0.750"] and cells["token_f1"][5:] == [
+        "4",
+        "0",
+        "ok",
+        ">=0.6",
+    ]
+    assert cells["exact_match_normalized"][-2:] == ["ok", "pass_rate>=0.5"]
+    assert "…" not in out

@@ -59,7 +59,7 @@ turn 2  03:05:05  400.0 ms  100 tokens  $0.000024  OK  {second}
 
 TABLE = """\
 trace id                             name       status  start (UTC)          duration  tokens       cost  session
-{second}  chat_turn  OK      2026-01-02 03:05:05    400 ms     100  $0.000024  conv-1
+{second}  chat_turn  OK      2026-01-02 03:05:05  400.0 ms     100  $0.000024  conv-1
 {first}  chat_turn  OK      2026-01-02 03:04:05    1.20 s      62  $0.000015  conv-1
 """  # noqa: E501
 

@@ -270,6 +270,54 @@ def test_searches_match_mlflow(varied: Varied, filter_string: str | None) -> Non
                 )
 
 
+SESSIONS = "metadata.`mlflow.trace.session` IS NOT NULL"
+SESSION_FILTERS = [
+    SESSIONS,
+    build_filter(user="u1", extra=SESSIONS),
+    build_filter(since="2026-01-01", extra=SESSIONS),
+    None,
+    "status = 'OK'",
+]
+
+
+@pytest.mark.parametrize("filter_string", SESSION_FILTERS)
+def test_session_summaries_match_mlflow(varied: Varied, filter_string: str | None) -> None:
+    """`sessions list` in SQL gives what summing MLflow's trace search gives, field for field."""
+    for experiment in varied.experiments:
+        fast, slow = Store(varied.uri, experiment), Store(varied.uri, experiment, fast=False)
+        reader = fast.reader()
+        assert reader is not None
+        for scan, limit in ((2000, 20), (5, 20), (2000, 2), (1, 1)):
+            direct = reader.sessions(fast.experiment_id(), filter_string, scan=scan, limit=limit)
+            assert direct == slow.sessions(filter_string, scan=scan, limit=limit)
+            assert fast.sessions(filter_string, scan=scan, limit=limit) == direct
+
+
+def test_session_summaries_are_not_vacuous(varied: Varied) -> None:
+    found = {
+        s.session: s
+        for e in varied.experiments
+        for s in Store(varied.uri, e).sessions(SESSIONS, scan=2000, limit=100)
+    }
+    assert {"conv-1", "sess-ü", "s-0", "s-1", "s-2"} <= set(found)
+    assert found["conv-1"].cost and found["conv-1"].tokens and found["s-0"].cost is None
+    assert found["s-0"].turns == 4 and found["s-0"].user in ("u0", "u1")
+    assert found["conv-1"].errors == 0 and found["conv-1"].first_ms < found["conv-1"].last_ms
+
+
+def test_odd_token_counts_sum_through_mlflow(varied: Varied, tmp_path: Path) -> None:
+    """A token count stored as a fraction: the SQL summary steps aside, both paths agree."""
+    uri = _copy(
+        varied, tmp_path, "UPDATE trace_info SET total_tokens = 61.5 WHERE total_tokens = 62"
+    )
+    fast, slow = Store(uri, "tests"), Store(uri, "tests", fast=False)
+    reader = fast.reader()
+    assert reader is not None
+    with pytest.raises(Unsupported):
+        reader.sessions(fast.experiment_id(), SESSIONS, scan=100, limit=10)
+    assert fast.sessions(SESSIONS) == slow.sessions(SESSIONS)
+
+
 def test_the_store_holds_what_the_comparisons_need(varied: Varied) -> None:
     """No comparison above is vacuous: each kind of trace is in the store and found."""
     store = Store(varied.uri, "varied")
@@ -376,6 +424,12 @@ def test_unchecked_mlflow_goes_to_mlflow(varied: Varied, monkeypatch: pytest.Mon
     assert found and not any(isinstance(t, StoredTrace) for t in found)
 
 
+def test_the_mlflow_version_is_read_as_importlib_metadata_reads_it() -> None:
+    from importlib import metadata
+
+    assert _sqlite_schema._mlflow_version() == metadata.version("mlflow")
+
+
 def test_requests_the_reader_does_not_answer_go_to_mlflow(varied: Varied) -> None:
     store = Store(varied.uri, "tests")
     reader = store.reader()
@@ -467,7 +521,7 @@ COMMANDS = [
 def test_view_commands_do_not_import_mlflow(
     varied: Varied, tmp_path: Path, command: list[str]
 ) -> None:
-    """Each view command in a fresh process: it answers, and MLflow, pandas, openai stay out."""
+    """Each view command in a fresh process: it answers; MLflow, pydantic, evals stay out."""
     args = [a.format(first=varied.first, out=tmp_path / "t.html") for a in command]
     script = (
         "import sys\n"
@@ -477,7 +531,8 @@ def test_view_commands_do_not_import_mlflow(
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'mlflow', 'pandas', 'openai', 'sqlalchemy', 'numpy'})\n"
+        "{'mlflow', 'pandas', 'openai', 'sqlalchemy', 'numpy', 'pydantic', 'evals', "
+        "'opentelemetry'})\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     done = subprocess.run(
