@@ -87,6 +87,8 @@ def mlflow_attributes(source: Any, trace_id: int) -> dict[str, str]:
 
 
 def _loads_or_same(value: Any) -> Any:
+    if isinstance(value, str) and (text := tr.json_string(value)) is not None:
+        return text
     try:
         return json.loads(value)
     except Exception:
@@ -95,6 +97,10 @@ def _loads_or_same(value: Any) -> Any:
 
 def parse_json_string(value: Any) -> Any:
     """MLflow's `_parse_json_string`: the string a JSON text holds, else ``value``."""
+    if value is None:
+        return None  # json.loads raises TypeError
+    if isinstance(value, str) and (text := tr.json_string(value)) is not None:
+        return text
     try:
         parsed = json.loads(value)
     except (TypeError, ValueError):

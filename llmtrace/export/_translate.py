@@ -95,12 +95,30 @@ def covered(keys: Any, event_names: Any) -> bool:
     return not any(name in _UNCOVERED_EVENTS for name in event_names)
 
 
+_PLAIN_JSON_STRING = re.compile(r'"[^"\\\x00-\x1f]*"')
+"""A JSON string literal without escapes: it decodes to the text between its quotes."""
+
+
+def json_string(value: str) -> str | None:
+    """``json.loads(value)`` for a JSON string literal without escapes or surrounding
+    whitespace (the common case), else None: the caller decodes it the slow way."""
+    if _PLAIN_JSON_STRING.fullmatch(value):
+        return value[1:-1]
+    return None
+
+
 def sanitize(attributes: dict[str, Any]) -> dict[str, Any]:
     """MLflow's `sanitize_attributes`: one layer of double JSON encoding stripped."""
     out = {}
     for key, value in attributes.items():
-        if not isinstance(value, str) or value.lstrip()[:1] != '"':
+        if not isinstance(value, str) or (text := value.lstrip())[:1] != '"':
             out[key] = value  # JSON text of anything but a string (or not JSON): kept as is
+            continue
+        first = text[1:2]
+        if not first or (first not in "{[\\" and not first.isspace()):
+            # what it decodes to (if anything) begins with `first`: neither whitespace nor
+            # an opening '"', '{' or '[' (a '"' there ends it, empty), so it is kept as is
+            out[key] = value
             continue
         try:
             result = json.loads(value)
@@ -119,6 +137,8 @@ def sanitize(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def _loads_or_same(value: Any) -> Any:
     if isinstance(value, str):
+        if (text := json_string(value)) is not None:
+            return text
         try:
             return json.loads(value)
         except (json.JSONDecodeError, TypeError):
@@ -130,6 +150,8 @@ def _checked(attributes: dict[str, Any], key: str) -> Any:
     """`OtelSchemaTranslator._get_and_check_attribute_value`."""
     value = attributes.get(key)
     if isinstance(value, str):
+        if (text := json_string(value)) is not None:
+            return value if text else None
         try:
             return value if json.loads(value) else None
         except json.JSONDecodeError:
