@@ -44,6 +44,8 @@ _TAG_NAME = re.compile(r"^[/\w.\- :]*$")
 _PREVIEW_MAX = 1000  # MLflow's preview length outside Databricks
 _BIGINT = 2**63
 _LINKED = frozenset({sc.LLMTRACE_RUN_ID, sc.MLFLOW_LINKED_PROMPTS})
+_OPENERS = ("{", "[")  # JSON text that may hold containers (or raise RecursionError)
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), reused
 
 
 class Uncovered(Exception):
@@ -125,6 +127,8 @@ def _aggregate(
     optional: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """MLflow's `_aggregate_from_nodes`: a span's data counts unless an ancestor has some."""
+    if all(node[2] is None for node in nodes):
+        return None  # no span has data (the common case: spans without usage or cost)
     totals: dict[str, Any] = dict.fromkeys(keys, default)
     has_data = False
     ids = {span_id for span_id, _, _ in nodes}
@@ -240,7 +244,9 @@ def preview(value: Any, role: str) -> str | None:
     obj = None
     if isinstance(value, dict):
         obj, value = value, json.dumps(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and not (
+        len(value) < 4000 and value[:1] not in _OPENERS and not value[:1].isspace()
+    ):  # JSON text of a scalar (or not JSON) holds no messages: it is its own preview
         try:
             obj = json.loads(value)
         except json.JSONDecodeError:
@@ -278,6 +284,21 @@ class Rows:
         self.metadata: list[tuple[str, str, str]] = []
         self.spans: list[tuple[Any, ...]] = []
         self.priced = 0  # spans MLflow's own cost function priced (imports MLflow)
+        self._resource: tuple[dict[str, Any], dict[str, str]] | None = None
+
+    def _resource_tags(self, resource: dict[str, Any]) -> dict[str, str]:
+        """The tags MLflow makes of the resource's attributes (one resource per wire batch)."""
+        if self._resource is not None and self._resource[0] is resource:
+            return self._resource[1]
+        tags: dict[str, str] = {}
+        for key, value in resource.items():
+            if key.startswith(("telemetry.sdk.", "mlflow.")):
+                continue
+            found_tag = _tag(key, value if isinstance(value, str) else json.dumps(value))
+            if found_tag is not None:
+                tags[found_tag[0]] = found_tag[1]
+        self._resource = (resource, tags)
+        return tags
 
     def add_trace(self, rows: list[tuple[Any, ...]], resource: dict[str, Any]) -> str:
         """Add one whole trace's rows (wire tuples); returns its MLflow id. Nothing is added
@@ -344,7 +365,7 @@ class Rows:
                 (
                     trace_id, experiment, span_id, parent_id, name,
                     span_type, status, start, end,
-                    json.dumps(span_dict, ensure_ascii=False),
+                    _ENCODER.encode(span_dict),
                     _finite_float(costs.get("input_cost")),
                     _finite_float(costs.get("output_cost")),
                     _finite_float(costs.get("total_cost")),
@@ -391,12 +412,7 @@ class Rows:
             "mlflow.artifactLocation": artifact_location(self.artifact_root, trace_id),
             "mlflow.trace.spansLocation": "TRACKING_STORE",
         }
-        for key, value in resource.items():
-            if key.startswith(("telemetry.sdk.", "mlflow.")):
-                continue
-            found_tag = _tag(key, value if isinstance(value, str) else json.dumps(value))
-            if found_tag is not None:
-                tags[found_tag[0]] = found_tag[1]
+        tags.update(self._resource_tags(resource))
         tags.update((k, v) for k, v in root_tags.items() if k != _TRACE_NAME)
 
         self.trace_infos.append(

@@ -82,8 +82,22 @@ _UNCOVERED_EVENTS = frozenset({"gen_ai.content.prompt", "gen_ai.content.completi
 _SKIP_COST_PREFIXES = ("gateway:/", "endpoints:/")
 
 
+_COVERED_SETS: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}  # memo of `covered`
+
+
 def covered(keys: Any, event_names: Any) -> bool:
-    """True when `translate` equals MLflow's translation for a span with these keys/events."""
+    """True when `translate` equals MLflow's translation for a span with these keys/events
+    (memoized: spans of one program repeat a few key sets)."""
+    memo_key = (tuple(keys), tuple(event_names))
+    found = _COVERED_SETS.get(memo_key)
+    if found is None:
+        found = _covered(*memo_key)
+        if len(_COVERED_SETS) < 10_000:
+            _COVERED_SETS[memo_key] = found
+    return found
+
+
+def _covered(keys: tuple[str, ...], event_names: tuple[str, ...]) -> bool:
     for key in keys:
         if key in _COVERED_KEYS:
             continue
@@ -161,7 +175,7 @@ def _checked(attributes: dict[str, Any], key: str) -> Any:
 
 def _first(attributes: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for key in keys:
-        if value := _checked(attributes, key):
+        if key in attributes and (value := _checked(attributes, key)):
             return value
     return None
 
