@@ -1,9 +1,10 @@
 """The export rows' JSON fast paths equal the slow ``json.loads`` ones on generated strings.
 
-`_translate.json_string` (a JSON string literal without escapes, decoded by slicing) and
+`_translate.json_string` (a JSON string literal without escapes, decoded by slicing),
 `_translate.sanitize`'s pre-check (values whose first character after the opening quote cannot
-begin a double encoding are kept without decoding) are compared with ``json.loads``, MLflow's
-own `sanitize_attributes` and the decoding path itself, on strings built from the characters
+begin a double encoding are kept without decoding) and `_sql_rows.preview`'s (JSON text of a
+scalar is its own preview) are compared with ``json.loads``, MLflow's own `sanitize_attributes`
+and `_get_truncated_preview` and the decoding path itself, on strings built from the characters
 that matter: quotes, backslashes and escapes, brackets, ASCII and unicode whitespace, control
 characters, and JSON (nested, once or twice encoded, ASCII-escaped or not).
 """
@@ -118,3 +119,30 @@ def test_sanitize_pre_check_on_the_edges(value: str) -> None:
     attributes = {"k": value}
     assert _translate.sanitize(attributes) == _slow_sanitize(attributes)
     assert _translate.sanitize(attributes) == sanitize_attributes(attributes)
+
+
+def _outcome(function: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return ("ok", function(*args))
+    except (ValueError, RecursionError) as exc:  # e.g. an int of more than 4,300 digits
+        return ("raises", type(exc))
+
+
+_PREVIEWED = st.one_of(
+    _STRINGS,
+    st.integers(3990, 4400).map(lambda n: "1" * n),
+    st.integers(1, 3000).map(lambda n: "[" * n),
+    st.builds(
+        lambda pad, text: pad + text,
+        _PAD,
+        st.sampled_from(['{"messages": [{"role": "user", "content": "hi"}]}', "[" * 3000]),
+    ),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(value=_PREVIEWED, role=st.sampled_from(["user", "assistant"]))
+def test_preview_equals_mlflows(value: str, role: str) -> None:
+    from mlflow.tracing.utils.truncation import _get_truncated_preview
+
+    assert _outcome(_sql_rows.preview, value, role) == _outcome(_get_truncated_preview, value, role)
