@@ -12,7 +12,7 @@ compares every stored row with what `log_spans` writes.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import math
 import posixpath
@@ -261,7 +261,8 @@ def preview(value: Any, role: str) -> str | None:
 
 
 def _b64(number: int, size: int) -> str:
-    return base64.b64encode(number.to_bytes(size, "big")).decode("utf-8")
+    """``base64.b64encode`` of the big-endian bytes (which is ``b2a_base64`` without newline)."""
+    return binascii.b2a_base64(number.to_bytes(size, "big"), newline=False).decode("ascii")
 
 
 def artifact_location(root: str, trace_id: str) -> str:
@@ -308,6 +309,7 @@ class Rows:
         session_id = user_id = root_attributes = root_status = None
         root_tags: dict[str, str] = {}
         trace_id = mlflow_trace_id(rows[0][1])
+        trace_b64 = _b64(rows[0][1], 16)  # the rows of one trace share its OTel trace id
         experiment = self.experiment_id
         for row in rows:
             name, otel_trace, span_int, parent, start, end, code, why, raw, events, links, _ = row
@@ -330,7 +332,7 @@ class Rows:
             span_id = format(span_int, "016x")
             parent_id = format(parent[0], "016x") if parent is not None else None
             span_dict = {
-                "trace_id": _b64(otel_trace, 16),
+                "trace_id": trace_b64 if otel_trace == rows[0][1] else _b64(otel_trace, 16),
                 "span_id": _b64(span_int, 8),
                 "parent_span_id": _b64(parent[0], 8) if parent is not None else None,
                 "name": name,
