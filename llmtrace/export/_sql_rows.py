@@ -12,7 +12,7 @@ compares every stored row with what `log_spans` writes.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import math
 import posixpath
@@ -44,6 +44,8 @@ _TAG_NAME = re.compile(r"^[/\w.\- :]*$")
 _PREVIEW_MAX = 1000  # MLflow's preview length outside Databricks
 _BIGINT = 2**63
 _LINKED = frozenset({sc.LLMTRACE_RUN_ID, sc.MLFLOW_LINKED_PROMPTS})
+_OPENERS = ("{", "[")  # JSON text that may hold containers (or raise RecursionError)
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), reused
 
 
 class Uncovered(Exception):
@@ -87,6 +89,8 @@ def mlflow_attributes(source: Any, trace_id: int) -> dict[str, str]:
 
 
 def _loads_or_same(value: Any) -> Any:
+    if isinstance(value, str) and (text := tr.json_string(value)) is not None:
+        return text
     try:
         return json.loads(value)
     except Exception:
@@ -95,6 +99,10 @@ def _loads_or_same(value: Any) -> Any:
 
 def parse_json_string(value: Any) -> Any:
     """MLflow's `_parse_json_string`: the string a JSON text holds, else ``value``."""
+    if value is None:
+        return None  # json.loads raises TypeError
+    if isinstance(value, str) and (text := tr.json_string(value)) is not None:
+        return text
     try:
         parsed = json.loads(value)
     except (TypeError, ValueError):
@@ -119,6 +127,8 @@ def _aggregate(
     optional: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """MLflow's `_aggregate_from_nodes`: a span's data counts unless an ancestor has some."""
+    if all(node[2] is None for node in nodes):
+        return None  # no span has data (the common case: spans without usage or cost)
     totals: dict[str, Any] = dict.fromkeys(keys, default)
     has_data = False
     ids = {span_id for span_id, _, _ in nodes}
@@ -234,7 +244,9 @@ def preview(value: Any, role: str) -> str | None:
     obj = None
     if isinstance(value, dict):
         obj, value = value, json.dumps(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and not (
+        len(value) < 4000 and value[:1] not in _OPENERS and not value[:1].isspace()
+    ):  # JSON text of a scalar (or not JSON) holds no messages: it is its own preview
         try:
             obj = json.loads(value)
         except json.JSONDecodeError:
@@ -249,7 +261,8 @@ def preview(value: Any, role: str) -> str | None:
 
 
 def _b64(number: int, size: int) -> str:
-    return base64.b64encode(number.to_bytes(size, "big")).decode("utf-8")
+    """``base64.b64encode`` of the big-endian bytes (which is ``b2a_base64`` without newline)."""
+    return binascii.b2a_base64(number.to_bytes(size, "big"), newline=False).decode("ascii")
 
 
 def artifact_location(root: str, trace_id: str) -> str:
@@ -272,6 +285,21 @@ class Rows:
         self.metadata: list[tuple[str, str, str]] = []
         self.spans: list[tuple[Any, ...]] = []
         self.priced = 0  # spans MLflow's own cost function priced (imports MLflow)
+        self._resource: tuple[dict[str, Any], dict[str, str]] | None = None
+
+    def _resource_tags(self, resource: dict[str, Any]) -> dict[str, str]:
+        """The tags MLflow makes of the resource's attributes (one resource per wire batch)."""
+        if self._resource is not None and self._resource[0] is resource:
+            return self._resource[1]
+        tags: dict[str, str] = {}
+        for key, value in resource.items():
+            if key.startswith(("telemetry.sdk.", "mlflow.")):
+                continue
+            found_tag = _tag(key, value if isinstance(value, str) else json.dumps(value))
+            if found_tag is not None:
+                tags[found_tag[0]] = found_tag[1]
+        self._resource = (resource, tags)
+        return tags
 
     def add_trace(self, rows: list[tuple[Any, ...]], resource: dict[str, Any]) -> str:
         """Add one whole trace's rows (wire tuples); returns its MLflow id. Nothing is added
@@ -281,6 +309,7 @@ class Rows:
         session_id = user_id = root_attributes = root_status = None
         root_tags: dict[str, str] = {}
         trace_id = mlflow_trace_id(rows[0][1])
+        trace_b64 = _b64(rows[0][1], 16)  # the rows of one trace share its OTel trace id
         experiment = self.experiment_id
         for row in rows:
             name, otel_trace, span_int, parent, start, end, code, why, raw, events, links, _ = row
@@ -303,7 +332,7 @@ class Rows:
             span_id = format(span_int, "016x")
             parent_id = format(parent[0], "016x") if parent is not None else None
             span_dict = {
-                "trace_id": _b64(otel_trace, 16),
+                "trace_id": trace_b64 if otel_trace == rows[0][1] else _b64(otel_trace, 16),
                 "span_id": _b64(span_int, 8),
                 "parent_span_id": _b64(parent[0], 8) if parent is not None else None,
                 "name": name,
@@ -338,7 +367,7 @@ class Rows:
                 (
                     trace_id, experiment, span_id, parent_id, name,
                     span_type, status, start, end,
-                    json.dumps(span_dict, ensure_ascii=False),
+                    _ENCODER.encode(span_dict),
                     _finite_float(costs.get("input_cost")),
                     _finite_float(costs.get("output_cost")),
                     _finite_float(costs.get("total_cost")),
@@ -385,12 +414,7 @@ class Rows:
             "mlflow.artifactLocation": artifact_location(self.artifact_root, trace_id),
             "mlflow.trace.spansLocation": "TRACKING_STORE",
         }
-        for key, value in resource.items():
-            if key.startswith(("telemetry.sdk.", "mlflow.")):
-                continue
-            found_tag = _tag(key, value if isinstance(value, str) else json.dumps(value))
-            if found_tag is not None:
-                tags[found_tag[0]] = found_tag[1]
+        tags.update(self._resource_tags(resource))
         tags.update((k, v) for k, v in root_tags.items() if k != _TRACE_NAME)
 
         self.trace_infos.append(

@@ -82,8 +82,22 @@ _UNCOVERED_EVENTS = frozenset({"gen_ai.content.prompt", "gen_ai.content.completi
 _SKIP_COST_PREFIXES = ("gateway:/", "endpoints:/")
 
 
+_COVERED_SETS: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}  # memo of `covered`
+
+
 def covered(keys: Any, event_names: Any) -> bool:
-    """True when `translate` equals MLflow's translation for a span with these keys/events."""
+    """True when `translate` equals MLflow's translation for a span with these keys/events
+    (memoized: spans of one program repeat a few key sets)."""
+    memo_key = (tuple(keys), tuple(event_names))
+    found = _COVERED_SETS.get(memo_key)
+    if found is None:
+        found = _covered(*memo_key)
+        if len(_COVERED_SETS) < 10_000:
+            _COVERED_SETS[memo_key] = found
+    return found
+
+
+def _covered(keys: tuple[str, ...], event_names: tuple[str, ...]) -> bool:
     for key in keys:
         if key in _COVERED_KEYS:
             continue
@@ -95,12 +109,30 @@ def covered(keys: Any, event_names: Any) -> bool:
     return not any(name in _UNCOVERED_EVENTS for name in event_names)
 
 
+_PLAIN_JSON_STRING = re.compile(r'"[^"\\\x00-\x1f]*"')
+"""A JSON string literal without escapes: it decodes to the text between its quotes."""
+
+
+def json_string(value: str) -> str | None:
+    """``json.loads(value)`` for a JSON string literal without escapes or surrounding
+    whitespace (the common case), else None: the caller decodes it the slow way."""
+    if _PLAIN_JSON_STRING.fullmatch(value):
+        return value[1:-1]
+    return None
+
+
 def sanitize(attributes: dict[str, Any]) -> dict[str, Any]:
     """MLflow's `sanitize_attributes`: one layer of double JSON encoding stripped."""
     out = {}
     for key, value in attributes.items():
-        if not isinstance(value, str) or value.lstrip()[:1] != '"':
+        if not isinstance(value, str) or (text := value.lstrip())[:1] != '"':
             out[key] = value  # JSON text of anything but a string (or not JSON): kept as is
+            continue
+        first = text[1:2]
+        if not first or (first not in "{[\\" and not first.isspace()):
+            # what it decodes to (if anything) begins with `first`: neither whitespace nor
+            # an opening '"', '{' or '[' (a '"' there ends it, empty), so it is kept as is
+            out[key] = value
             continue
         try:
             result = json.loads(value)
@@ -119,6 +151,8 @@ def sanitize(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def _loads_or_same(value: Any) -> Any:
     if isinstance(value, str):
+        if (text := json_string(value)) is not None:
+            return text
         try:
             return json.loads(value)
         except (json.JSONDecodeError, TypeError):
@@ -130,6 +164,8 @@ def _checked(attributes: dict[str, Any], key: str) -> Any:
     """`OtelSchemaTranslator._get_and_check_attribute_value`."""
     value = attributes.get(key)
     if isinstance(value, str):
+        if (text := json_string(value)) is not None:
+            return value if text else None
         try:
             return value if json.loads(value) else None
         except json.JSONDecodeError:
@@ -139,7 +175,7 @@ def _checked(attributes: dict[str, Any], key: str) -> Any:
 
 def _first(attributes: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for key in keys:
-        if value := _checked(attributes, key):
+        if key in attributes and (value := _checked(attributes, key)):
             return value
     return None
 
