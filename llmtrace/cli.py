@@ -303,19 +303,11 @@ def traces_feedback(
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Attach feedback to a trace (an MLflow assessment: the MLflow UI shows it too)."""
-    from .tracking import _assessments
     from .views._assessments import parse_value
 
-    with _one_line_errors():
-        store = _store(tracking_uri, experiment)
-        store.check()
-        fields = {"trace_id": trace_id, "name": name, "value": parse_value(value)}
-        fields |= {"rationale": rationale, "source": source, "span_id": span_id}
-        fields["source_id"] = source_id or _user()
-        (stored,) = _assessments.write(
-            [_assessments.record("feedback", "traces feedback", fields)], store.tracking_uri
-        )
-    typer.echo(f"logged feedback {name} = {json.dumps(stored.value)} on {trace_id}")
+    fields = {"trace_id": trace_id, "name": name, "rationale": rationale, "source": source}
+    fields |= {"span_id": span_id, "source_id": source_id or _user()}
+    _log_assessment("feedback", fields, value, parse_value, tracking_uri, experiment)
 
 
 @traces_app.command("expect")
@@ -330,18 +322,35 @@ def traces_expect(
     tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Attach an expectation to a trace (the expected answer; datasets from traces keep it)."""
-    from .tracking import _assessments
     from .views._assessments import parse_expected
 
+    fields = {"trace_id": trace_id, "name": name, "source": source, "span_id": span_id}
+    fields["source_id"] = source_id or _user()
+    _log_assessment("expectation", fields, value, parse_expected, tracking_uri, experiment)
+
+
+def _log_assessment(
+    kind: str,
+    fields: dict[str, Any],
+    text: str,
+    parse: Any,
+    tracking_uri: str | None,
+    experiment: str | None,
+) -> None:
+    """`traces feedback` / `traces expect`: parse the value, store it, say what was stored."""
+    from .tracking import _assessments
+
+    command = "traces feedback" if kind == "feedback" else "traces expect"
     with _one_line_errors():
         store = _store(tracking_uri, experiment)
         store.check()
-        fields = {"trace_id": trace_id, "name": name, "value": parse_expected(value)}
-        fields |= {"source": source, "span_id": span_id, "source_id": source_id or _user()}
+        fields = {**fields, "value": parse(text)}
         (stored,) = _assessments.write(
-            [_assessments.record("expectation", "traces expect", fields)], store.tracking_uri
+            [_assessments.record(kind, command, fields)], store.tracking_uri
         )
-    typer.echo(f"logged expectation {name} = {json.dumps(stored.value)} on {trace_id}")
+    typer.echo(
+        f"logged {kind} {fields['name']} = {json.dumps(stored.value)} on {fields['trace_id']}"
+    )
 
 
 def _user() -> str | None:
