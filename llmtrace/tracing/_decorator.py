@@ -13,6 +13,7 @@ from opentelemetry import trace as otel_trace
 from .._errors import LLMTraceError
 from .._log import warn_once
 from . import _state
+from ._binding import CallShape
 from ._kinds import SpanKind, to_kind
 from ._payload import EXCLUDED, SpanPayload, snapshot
 from ._span import SpanHandle, start_span
@@ -162,6 +163,7 @@ def _wrap(
     skip_first = bool(params) and params[0] in ("self", "cls")
     func_name = getattr(fn, "__name__", span_name)
     skip_positions = _excluded_positions(sig, excluded, span_name)
+    shape = CallShape(sig)
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanHandle | None:
         try:
@@ -180,7 +182,7 @@ def _wrap(
             payload = SpanPayload(
                 kind,
                 func_name=func_name,
-                sig=sig,
+                shape=shape,
                 args=recorded,
                 skip_first=skip_first,
                 capture_inputs=capture_inputs,

@@ -8,7 +8,6 @@ serialization, masking and truncation happen in `enrich`, on the export thread.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -18,8 +17,10 @@ from opentelemetry.trace import Status, StatusCode
 
 from .. import _semconv as sc
 from .._config import Config
+from ._binding import CallShape
 from ._conventions import mirror, read_foreign, read_foreign_events
 from ._kinds import SpanKind
+from ._plainjson import plain_json
 from ._serialize import (
     REDACTED,
     Notes,
@@ -87,7 +88,7 @@ class SpanPayload:
         "inputs",
         "kind",
         "outputs",
-        "sig",
+        "shape",
         "skip_first",
     )
 
@@ -96,7 +97,7 @@ class SpanPayload:
         kind: SpanKind,
         *,
         func_name: str | None = None,
-        sig: inspect.Signature | None = None,
+        shape: CallShape | None = None,
         args: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
         skip_first: bool = False,
         capture_inputs: bool = True,
@@ -104,7 +105,7 @@ class SpanPayload:
     ) -> None:
         self.kind = kind
         self.func_name = func_name
-        self.sig = sig
+        self.shape = shape
         self.args = args
         self.skip_first = skip_first
         self.capture_inputs = capture_inputs
@@ -117,16 +118,14 @@ class SpanPayload:
 def _bound_inputs(payload: SpanPayload) -> Any:
     assert payload.args is not None
     args, kwargs = payload.args
-    sig = payload.sig
-    if sig is None:
+    shape = payload.shape
+    if shape is None or shape.sig is None:
         return {"args": list(args), "kwargs": kwargs}
-    bound = sig.bind_partial(*args, **kwargs)
-    arguments = dict(bound.arguments)
+    arguments = shape.bind(args, kwargs)
     if payload.skip_first and arguments:
         arguments.pop(next(iter(arguments)))
-    for name, param in sig.parameters.items():
-        if param.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
-            arguments.update(arguments.pop(name))
+    if shape.var_keyword is not None and shape.var_keyword in arguments:
+        arguments.update(arguments.pop(shape.var_keyword))
     kept = {k: v for k, v in arguments.items() if v is not EXCLUDED}
     # objects with no readable form (an SDK client) after the values one wants to read
     plain = {k: v for k, v in kept.items() if not is_opaque(v)}
@@ -196,6 +195,10 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
         name = clean.name(key)
         if is_secret_key(key) and has_content(value):
             attrs[name] = _REDACTED_JSON
+            return
+        plain = plain_json(value, clean.limit) if config.redact is None else None
+        if plain is not None:  # nothing in it to repair, mask or cut
+            attrs[name] = plain
             return
         notes = Notes()
         try:
@@ -283,9 +286,9 @@ def _secret_arguments(payload: SpanPayload) -> list[str]:
         return []
     args, kwargs = payload.args
     named: dict[str, Any] = dict(kwargs)
-    if args and payload.sig is not None:
+    if args and payload.shape is not None and payload.shape.sig is not None:
         try:
-            named.update(payload.sig.bind_partial(*args).arguments)
+            named.update(payload.shape.bind(args, {}))
         except TypeError:
             pass
     found = set()

@@ -12,11 +12,12 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from ._payload import lookup
+from ._payload import _live
 
 SPAN_OVERHEAD = 1024  # a ReadableSpan with its context, resource and a few attributes
 _ITEMS = 64
 _OTHER = 64  # any object that is not text: its header and a pointer or two
+_live_get = _live.get  # the payload registry's lookup, without a call in between
 
 
 def _flat(value: Any) -> int:
@@ -50,23 +51,41 @@ def _shallow(value: Any) -> int:
 def approx_bytes(span: ReadableSpan) -> int:
     """Estimated bytes held by ``span`` and the payload llmtrace keeps for it.
 
+    Runs once per span on the caller's thread, so it reads the ended span's own fields: the
+    public ``attributes`` and ``events`` properties wrap, lock and copy them on every access
+    (half of this function's time before). Spans of another SDK take the public properties.
+
     Example:
         >>> approx_bytes(span)   # a span whose input is a 2 MB string
         2098216
     """
     total = SPAN_OVERHEAD
-    for value in (span.attributes or {}).values():
-        total += _flat(value)
-    for event in span.events:
-        total += 64
-        for value in (event.attributes or {}).values():
+    try:
+        attributes, events, context = span._attributes, span._events, span._context
+    except AttributeError:  # not the SDK's ReadableSpan
+        attributes, events, context = span.attributes, span.events, span.context
+    if attributes:
+        # an ended span's attributes are immutable: its dict can be read without the lock
+        for value in getattr(attributes, "_dict", attributes).values():
             total += _flat(value)
-    payload = lookup(span.context.span_id) if span.context is not None else None
+    if events:
+        for event in tuple(events):
+            total += 64
+            for value in (event.attributes or {}).values():
+                total += _flat(value)
+    payload = _live_get(context.span_id) if context is not None else None
     if payload is not None:
-        if payload.args is not None:
-            args, kwargs = payload.args
-            total += sum(_shallow(a) for a in args) + sum(_shallow(v) for v in kwargs.values())
-        total += _shallow(payload.inputs) + _shallow(payload.outputs)
-        for value in (payload.extra or {}).values():
-            total += _shallow(value)
+        args = payload.args
+        if args is not None:
+            for a in args[0]:
+                total += _shallow(a)
+            for v in args[1].values():
+                total += _shallow(v)
+        inputs, outputs, extra = payload.inputs, payload.outputs, payload.extra
+        # None or not recorded: an object's header, without the call
+        total += _OTHER if inputs is None else _shallow(inputs)
+        total += _OTHER if outputs is None else _shallow(outputs)
+        if extra:
+            for value in extra.values():
+                total += _shallow(value)
     return total
