@@ -61,28 +61,53 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
     pace = Pacer()  # runs in the traced program: let its threads have the GIL
     for s in spans:
         pace()
-        ctx = s.context
-        parent = s.parent
-        rows.append(
-            (
-                s.name,
-                ctx.trace_id if ctx else 0,
-                ctx.span_id if ctx else 0,
-                (parent.span_id, parent.is_remote) if parent is not None else None,
-                s.start_time,
-                s.end_time,
-                s.status.status_code.value,
-                s.status.description,
-                dict(s.attributes or {}),
-                [(e.name, dict(e.attributes or {}), e.timestamp) for e in s.events],
-                [
-                    (link.context.trace_id, link.context.span_id, dict(link.attributes or {}))
-                    for link in s.links
-                ],
-                s.kind.value,
-            )
-        )
+        try:
+            rows.append(_fields_row(s))
+        except AttributeError:  # not the SDK's ReadableSpan: its public properties
+            rows.append(_row(s.name, s.context, s.parent, s.start_time, s.end_time, s.status,
+                             s.attributes, s.events, s.links, s.kind))  # fmt: skip
     return (resource, rows)
+
+
+def _fields_row(s: ReadableSpan) -> tuple[Any, ...]:
+    """The row of an SDK `ReadableSpan` from its own fields: its properties copy the attributes
+    into a mapping proxy and the events and links into tuples on every access (half of this
+    function's time before)."""
+    return _row(s._name, s._context, s._parent, s._start_time, s._end_time, s._status,
+                s._attributes, s._events, s._links, s._kind)  # fmt: skip
+
+
+def _row(
+    name: str,
+    ctx: SpanContext | None,
+    parent: SpanContext | None,
+    start: int | None,
+    end: int | None,
+    status: Status,
+    attrs: Any,
+    events: Any,
+    links: Any,
+    kind: SpanKind,
+) -> tuple[Any, ...]:
+    return (
+        name,
+        ctx.trace_id if ctx else 0,
+        ctx.span_id if ctx else 0,
+        (parent.span_id, parent.is_remote) if parent is not None else None,
+        start,
+        end,
+        status.status_code.value,
+        status.description,
+        dict(attrs) if attrs else {},
+        [(e.name, dict(e.attributes or {}), e.timestamp) for e in events] if events else [],
+        [
+            (link.context.trace_id, link.context.span_id, dict(link.attributes or {}))
+            for link in links
+        ]
+        if links
+        else [],
+        kind.value,
+    )
 
 
 def decode_spans(batch: tuple[Any, ...]) -> list[ReadableSpan]:

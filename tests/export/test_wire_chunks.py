@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import llmtrace
 from llmtrace import _runtime
-from llmtrace.export import _pacer
+from llmtrace.export import _pacer, _wire
 from llmtrace.export._wire import (
     CHUNK_ROWS,
     Rows,
@@ -111,3 +111,63 @@ def test_pacer_gives_the_gil_back_once_per_slice(monkeypatch: pytest.MonkeyPatch
         now[0] += 1 / 4096
         pace()
     assert sleeps == [0, 0]
+
+
+def test_pacer_shares_the_gil_with_a_program_that_computes_and_not_with_one_that_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    step = 2.0**-14  # one item of work (~61 us); binary fractions keep the sums exact
+    now = [0.0]
+    held = [2.0**-7]  # how long the program's thread keeps the GIL once it has it (~7.8 ms)
+    work_done: list[int] = []  # items of work between two releases
+    since = [0]
+
+    def release(_: float) -> None:
+        work_done.append(items[0] - since[0])
+        since[0] = items[0]
+        now[0] += held[0]
+
+    items = [0]
+    monkeypatch.setattr(_pacer, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(_pacer, "sleep", release)
+    monkeypatch.setattr(_pacer.sys, "getswitchinterval", lambda: 2.0**-8)  # 64 items
+    pace = _pacer.Pacer(slice_s=2.0**-12)  # 4 items
+
+    def work(n: int) -> None:
+        for _ in range(n):
+            now[0] += step
+            items[0] += 1
+            pace()
+
+    work(4 + 8 + 16 + 32 + 64 + 64)  # a busy program: every release waited, the slice doubles
+    assert work_done == [4, 8, 16, 32, 64, 64]  # ... up to the switch interval
+    held[0] = step  # the program waits on I/O again: back to short slices at once
+    work(64 + 4 + 4)
+    assert work_done[6:] == [64, 4, 4]
+
+
+def _public_row(s: object) -> tuple:
+    """A row as encode_spans built it before, over the span's public properties."""
+    return _wire._row(s.name, s.context, s.parent, s.start_time, s.end_time, s.status,
+                      s.attributes, s.events, s.links, s.kind)  # fmt: skip
+
+
+def test_rows_from_the_span_fields_equal_rows_from_its_properties(
+    memory: InMemorySpanExporter,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Link, Status, StatusCode
+
+    enriched = _spans(memory, 3)  # llmtrace's copies: plain dict attributes, event lists
+    tracer = TracerProvider().get_tracer("raw")  # the SDK's own spans: bounded containers
+    with tracer.start_as_current_span("linked", links=[Link(enriched[0].context, {"w": 1})]) as s:
+        s.set_attribute("k", "v")
+        s.add_event("ev", {"a": [1, 2]})
+        s.set_status(Status(StatusCode.ERROR, "bad"))
+    raw = s._readable_span()
+    spans = [*enriched, raw]
+    rows = encode_spans(spans)[1]
+    assert [tuple(r) for r in rows] == [_public_row(x) for x in spans]
+    assert rows[-1][8] == {"k": "v"} and rows[-1][9][0][1] == {"a": (1, 2)}
+    assert rows[-1][10][0][2] == {"w": 1} and rows[-1][6:8] == (StatusCode.ERROR.value, "bad")
+    assert pickle.loads(pickle.dumps(rows)) == list(rows)  # no lock or proxy left in a row
