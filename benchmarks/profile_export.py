@@ -25,6 +25,13 @@ Three small experiments, each in this one process (run them one at a time):
         ``--direct``: the same batches through `_sql_direct.DirectWriter` (what the export
         process does for a checked SQLite store), the rest through `MlflowSpanExporter`.
 
+    python benchmarks/profile_export.py prepare --spans 10
+        The export side's per-span work in the traced process, alone: the spans of real
+        traces (bench_tracing's shape, as they reach llmtrace's processor, payloads included)
+        are enriched (`enrich`) and encoded for the pipe (`encode_spans`) again and again;
+        prints µs per span, best of the repeats. Run it against another checkout with
+        ``PYTHONPATH=<that checkout>`` to compare two versions.
+
     python benchmarks/profile_export.py gil --spans 10 --switch-interval 0.0005
         bench_tracing's latency scenario for llmtrace under another ``sys.setswitchinterval``
         (Python's default is 0.005 s): if the added latency moves with it, the caller is
@@ -247,6 +254,56 @@ def worker(spans: int, traces: int, batch: int, direct: bool = False) -> dict[st
     }
 
 
+def prepare(spans: int, traces: int = 100, repeats: int = 20) -> dict[str, Any]:
+    import llmtrace
+    from llmtrace import _runtime
+    from llmtrace.export._wire import encode_spans
+    from llmtrace.tracing import _payload
+
+    tmp = Path(tempfile.mkdtemp(prefix="profile-prepare-"))
+    llmtrace.configure(tracking_uri=f"sqlite:///{tmp / 'run.db'}", experiment=bench.EXPERIMENT)
+    fn = bench.build(llmtrace.trace, spans, 0.0)
+    fn(0)
+    assert llmtrace.flush(120)
+    pipeline = _runtime._pipeline
+    assert pipeline is not None
+    processor = pipeline.processor
+    config = next(v for v in vars(pipeline).values() if type(v).__name__ == "Config")
+    captured: list[Any] = []
+    on_end = processor.on_end
+
+    def grab(span: Any) -> None:
+        captured.append((span, _payload._live.get(span.context.span_id)))
+        on_end(span)
+
+    processor.on_end = grab
+    for i in range(traces):
+        fn(i)
+    processor.on_end = on_end
+    assert llmtrace.flush(120)
+    gc.collect()
+    gc.freeze()
+    best_enrich = best_encode = float("inf")
+    for _ in range(repeats):
+        for span, payload in captured:
+            _payload._live[span.context.span_id] = payload
+        t0 = time.perf_counter()
+        enriched = [_payload.enrich(span, config)[0] for span, _ in captured]
+        t1 = time.perf_counter()
+        encode_spans(enriched)
+        t2 = time.perf_counter()
+        best_enrich, best_encode = min(best_enrich, t1 - t0), min(best_encode, t2 - t1)
+    n = len(captured)
+    return {
+        "spans_per_trace": spans,
+        "spans": n,
+        "repeats": repeats,
+        "enrich_us_per_span": 1e6 * best_enrich / n,
+        "encode_us_per_span": 1e6 * best_encode / n,
+        "llmtrace_from": str(Path(llmtrace.__file__).resolve().parent.parent),
+    }
+
+
 def gil(spans: int, interval: float, calls: int, warmup: int, in_process: bool) -> dict[str, Any]:
     sys.setswitchinterval(interval)
     contender = "llmtrace-inproc" if in_process else "llmtrace"
@@ -269,6 +326,10 @@ def main() -> None:
     w.add_argument("--traces", type=int, default=1000)
     w.add_argument("--batch", type=int, default=100, help="traces per export call")
     w.add_argument("--direct", action="store_true", help="the direct path (_sql_direct)")
+    r = sub.add_parser("prepare")
+    r.add_argument("--spans", type=int, default=10)
+    r.add_argument("--traces", type=int, default=100)
+    r.add_argument("--repeats", type=int, default=20)
     g = sub.add_parser("gil")
     g.add_argument("--spans", type=int, default=10)
     g.add_argument("--switch-interval", type=float, default=0.005)
@@ -286,6 +347,8 @@ def main() -> None:
         result = hotpath(args.spans)
     elif args.cmd == "worker":
         result = worker(args.spans, args.traces, args.batch, args.direct)
+    elif args.cmd == "prepare":
+        result = prepare(args.spans, args.traces, args.repeats)
     elif args.cmd == "gil":
         result = gil(args.spans, args.switch_interval, args.calls, args.warmup, args.in_process)
     else:
