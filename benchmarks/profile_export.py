@@ -268,7 +268,7 @@ def prepare(spans: int, traces: int = 100, repeats: int = 20) -> dict[str, Any]:
     pipeline = _runtime._pipeline
     assert pipeline is not None
     processor = pipeline.processor
-    config = next(v for v in vars(pipeline).values() if type(v).__name__ == "Config")
+    config = pipeline.config
     captured: list[Any] = []
     on_end = processor.on_end
 

@@ -20,7 +20,6 @@ from .._config import Config
 from ._binding import CallShape
 from ._conventions import mirror, read_foreign, read_foreign_events
 from ._kinds import SpanKind
-from ._plainjson import plain_json
 from ._serialize import (
     REDACTED,
     Notes,
@@ -195,10 +194,6 @@ def enrich(span: ReadableSpan, config: Config) -> tuple[ReadableSpan, bool]:
         name = clean.name(key)
         if is_secret_key(key) and has_content(value):
             attrs[name] = _REDACTED_JSON
-            return
-        plain = plain_json(value, clean.limit) if config.redact is None else None
-        if plain is not None:  # nothing in it to repair, mask or cut
-            attrs[name] = plain
             return
         notes = Notes()
         try:

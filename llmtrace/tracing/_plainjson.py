@@ -3,7 +3,8 @@
 The export thread serializes a span's inputs and outputs through `dump_json`, which repairs,
 masks and cuts every string it meets. Many spans carry nothing of the kind (a function of no
 arguments has inputs ``{}``, many return ``None``, a flag or a count); their JSON text is known
-without that walk. `dump_json` gives the same text for each of them (a property test checks).
+without that walk, so `dump_json` asks here first (when no ``redact`` hook must see the value).
+A property test checks that the text equals the walk's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _LIMIT = 2**53  # integers JSON readers take exactly; longer ones take the full 
 
 
 def plain_json(value: Any, max_chars: int = 0) -> str | None:
-    """The JSON text of ``value`` if it needs no cleaning, else None (take `dump_json`).
+    """The JSON text of ``value`` if it needs no cleaning, else None (the walk must do it).
 
     ``max_chars`` as `dump_json`'s: a text longer than that (> 0) is None, to be cut there.
 

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._plainjson import plain_json
+
 REDACTED = "[REDACTED]"
 _REDACTED_JSON = json.dumps(REDACTED)
 _MAX_DEPTH = 20
@@ -622,6 +624,8 @@ def dump_json(
     Any other value too long becomes a JSON string holding the first ``max_chars`` characters
     of its JSON text and the marker, so the result is always valid JSON.
     """
+    if redact is None and (plain := plain_json(value, max_chars)) is not None:
+        return plain, False  # None, a flag, a number, {} or []: nothing to repair, mask or cut
     notes = notes if notes is not None else Notes()
     data = value
     dropped = 0  # characters of a top-level string cut before the redact hook saw it

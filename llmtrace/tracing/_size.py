@@ -12,12 +12,11 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from ._payload import _live
+from ._payload import lookup
 
 SPAN_OVERHEAD = 1024  # a ReadableSpan with its context, resource and a few attributes
 _ITEMS = 64
 _OTHER = 64  # any object that is not text: its header and a pointer or two
-_live_get = _live.get  # the payload registry's lookup, without a call in between
 
 
 def _flat(value: Any) -> int:
@@ -73,7 +72,7 @@ def approx_bytes(span: ReadableSpan) -> int:
             total += 64
             for value in (event.attributes or {}).values():
                 total += _flat(value)
-    payload = _live_get(context.span_id) if context is not None else None
+    payload = lookup(context.span_id) if context is not None else None
     if payload is not None:
         args = payload.args
         if args is not None:

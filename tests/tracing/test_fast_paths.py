@@ -1,6 +1,7 @@
 """The export thread's and the caller's fast paths give what the slow, general ones give.
 
-`CallShape.bind` against ``inspect.Signature.bind_partial``, `plain_json` against `dump_json`,
+`CallShape.bind` against ``inspect.Signature.bind_partial``, `plain_json` against the walk that
+`dump_json` takes for every other value,
 `approx_bytes` (reading the span's own fields) against the same sum over its public properties.
 """
 
@@ -18,7 +19,7 @@ from llmtrace.tracing import _payload
 from llmtrace.tracing._binding import CallShape
 from llmtrace.tracing._kinds import SpanKind
 from llmtrace.tracing._plainjson import plain_json
-from llmtrace.tracing._serialize import dump_json
+from llmtrace.tracing._serialize import _dumps, dump_json, to_jsonable
 from llmtrace.tracing._size import SPAN_OVERHEAD, _flat, _shallow, approx_bytes
 
 P = inspect.Parameter
@@ -96,11 +97,25 @@ PLAIN = st.one_of(
 
 @settings(max_examples=800, deadline=None)
 @given(value=PLAIN, limit=st.sampled_from([0, 1, 3, 5, 10, 100_000]))
-def test_plain_json_is_dump_json_or_declines(value: Any, limit: int) -> None:
+def test_plain_json_is_the_walks_text_or_declines(value: Any, limit: int) -> None:
     fast = plain_json(value, limit)
     if fast is None:
         return
-    assert (fast, False) == dump_json(value, limit)
+    walked = _dumps(to_jsonable(value, limit))  # dump_json's path for a value it must clean
+    assert fast == walked and (limit == 0 or len(walked) <= limit)
+    assert dump_json(value, limit) == (fast, False)
+
+
+def test_a_redact_hook_sees_even_the_plain_values() -> None:
+    seen: list[Any] = []
+
+    def hook(value: Any) -> Any:
+        seen.append(value)
+        return "withheld"
+
+    assert dump_json(None, 100, hook) == ('"withheld"', False)
+    assert dump_json({}, 100, hook) == ('"withheld"', False)
+    assert seen == [None, {}]
 
 
 def test_plain_json_takes_the_common_values_and_leaves_the_rest() -> None:
