@@ -113,37 +113,72 @@ def test_pacer_gives_the_gil_back_once_per_slice(monkeypatch: pytest.MonkeyPatch
     assert sleeps == [0, 0]
 
 
+class _Program:
+    """Fake clocks around a `Pacer`: each release lets "the program" hold the GIL for `held`
+    seconds of wall time, of which it spends `cpu` computing (`process_time` minus
+    `thread_time`); one item of background work costs `STEP` of both."""
+
+    STEP = 2.0**-14  # ~61 us; binary fractions keep the sums exact
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, held: float, cpu: float) -> None:
+        self.held, self.cpu = held, cpu
+        self.wall = self.process = self.thread = 0.0
+        self.items = self.since = 0
+        self.work_done: list[int] = []  # items of work between two releases
+        monkeypatch.setattr(_pacer, "perf_counter", lambda: self.wall)
+        monkeypatch.setattr(_pacer, "process_time", lambda: self.process)
+        monkeypatch.setattr(_pacer, "thread_time", lambda: self.thread)
+        monkeypatch.setattr(_pacer, "sleep", self._release)
+        monkeypatch.setattr(_pacer.sys, "getswitchinterval", lambda: 2.0**-8)  # 64 items
+        self.pace = _pacer.Pacer(slice_s=2.0**-12, alone_s=2.0**-10)  # 4 items; alone 16
+
+    def _release(self, _: float) -> None:
+        self.work_done.append(self.items - self.since)
+        self.since = self.items
+        self.wall += self.held
+        self.process += self.cpu
+
+    def work(self, n: int) -> list[int]:
+        """`n` items of background work; the slices (in items) of the releases it made."""
+        before = len(self.work_done)
+        for _ in range(n):
+            self.wall += self.STEP
+            self.process += self.STEP
+            self.thread += self.STEP
+            self.items += 1
+            self.pace()
+        return self.work_done[before:]
+
+
 def test_pacer_shares_the_gil_with_a_program_that_computes_and_not_with_one_that_waits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    step = 2.0**-14  # one item of work (~61 us); binary fractions keep the sums exact
-    now = [0.0]
-    held = [2.0**-7]  # how long the program's thread keeps the GIL once it has it (~7.8 ms)
-    work_done: list[int] = []  # items of work between two releases
-    since = [0]
+    busy = 2.0**-7  # the program's thread keeps the GIL ~7.8 ms once it has it
+    program = _Program(monkeypatch, held=busy, cpu=busy)
+    # every release waited: the slice doubles up to the switch interval
+    assert program.work(4 + 8 + 16 + 32 + 64 + 64) == [4, 8, 16, 32, 64, 64]
+    program.held = program.cpu = _Program.STEP  # it serves a request and waits on I/O again
+    assert program.work(64 + 4 + 4) == [64, 4, 4]  # back to short slices at once
 
-    def release(_: float) -> None:
-        work_done.append(items[0] - since[0])
-        since[0] = items[0]
-        now[0] += held[0]
 
-    items = [0]
-    monkeypatch.setattr(_pacer, "perf_counter", lambda: now[0])
-    monkeypatch.setattr(_pacer, "sleep", release)
-    monkeypatch.setattr(_pacer.sys, "getswitchinterval", lambda: 2.0**-8)  # 64 items
-    pace = _pacer.Pacer(slice_s=2.0**-12)  # 4 items
+def test_pacer_takes_longer_slices_while_nobody_else_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a release costs wall time (timer slack) but nobody took the GIL: the program sleeps
+    program = _Program(monkeypatch, held=2.0**-16, cpu=0.0)
+    assert program.work(4 + 8 + 16 + 16 + 16) == [4, 8, 16, 16, 16]  # up to the alone cap
+    program.cpu = 2.0**-14  # a program thread woke up and ran ~61 us: short slices again
+    assert program.work(16 + 4) == [16, 4]
 
-    def work(n: int) -> None:
-        for _ in range(n):
-            now[0] += step
-            items[0] += 1
-            pace()
 
-    work(4 + 8 + 16 + 32 + 64 + 64)  # a busy program: every release waited, the slice doubles
-    assert work_done == [4, 8, 16, 32, 64, 64]  # ... up to the switch interval
-    held[0] = step  # the program waits on I/O again: back to short slices at once
-    work(64 + 4 + 4)
-    assert work_done[6:] == [64, 4, 4]
+def test_pacer_leaves_the_long_slices_of_a_busy_program_once_it_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    busy = 2.0**-7
+    program = _Program(monkeypatch, held=busy, cpu=busy)
+    assert program.work(4 + 8 + 16 + 32 + 64) == [4, 8, 16, 32, 64]
+    program.held, program.cpu = 2.0**-16, 0.0  # its loop ended; it waits for the flush
+    assert program.work(64 + 16 + 16) == [64, 16, 16]  # the alone cap, not the switch interval
 
 
 def _public_row(s: object) -> tuple:
