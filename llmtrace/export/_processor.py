@@ -136,7 +136,9 @@ class BatchingProcessor(SpanProcessor):
         self._size_of = size_of  # bytes a queued span holds (None: the queue counts spans only)
         self._max_bytes = config.max_queue_bytes
         self._bytes = 0  # estimated bytes queued now
-        self._sizes: dict[int, int] = {}  # span id -> its estimate, while queued
+        # each queued span carries its estimate as `_llmtrace_bytes`; spans that cannot (slots)
+        # are kept here by id() while queued
+        self._sizes: dict[int, int] = {}
         self._bytes_lock = threading.Lock()
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._max = config.max_queue_size
@@ -214,34 +216,41 @@ class BatchingProcessor(SpanProcessor):
             self._discard(span.context.span_id)
             self._drop(1, f"export queue full ({self._max} spans)")
             return
-        if self._size_of is not None and not self._reserve(span):
-            self._discard(span.context.span_id)
-            self._drop(1, f"export queue full ({self._max_bytes // (1024 * 1024)} MB queued)")
-            return
+        size_of = self._size_of
+        if size_of is not None:  # the byte bound, inline: this runs once per span
+            try:
+                size = size_of(span)
+            except Exception:  # an estimate only: never a reason to lose the span
+                size = 1024
+            with self._bytes_lock:
+                if self._bytes + size > self._max_bytes and self._bytes > 0:
+                    full = True
+                else:
+                    full = False
+                    self._bytes += size
+            if full:
+                self._discard(span.context.span_id)
+                self._drop(1, f"export queue full ({self._max_bytes // (1024 * 1024)} MB queued)")
+                return
+            try:
+                span._llmtrace_bytes = size  # type: ignore[attr-defined]
+            except AttributeError:  # a span type with __slots__: keep it aside
+                self._sizes[id(span)] = size
         _shed(span)
         self._queue.append(span)  # deque.append is atomic
         if len(self._queue) >= self._batch and not self._wake.is_set():
             self._wake.set()
 
-    def _reserve(self, span: ReadableSpan) -> bool:
-        """Count ``span``'s bytes in the queue; False (nothing counted) when they do not fit."""
-        try:
-            size = self._size_of(span)  # type: ignore[misc]
-        except Exception:  # an estimate only: never a reason to lose the span
-            size = 1024
-        with self._bytes_lock:
-            if self._bytes + size > self._max_bytes and self._bytes > 0:
-                return False
-            self._bytes += size
-            self._sizes[span.context.span_id] = size
-        return True
-
     def _release(self, spans: list[ReadableSpan]) -> None:
         """The spans left the queue: their bytes no longer count."""
         if self._size_of is None:
             return
-        sizes = self._sizes  # dict.pop is atomic: only the sum waits for the caller's lock
-        freed = sum([sizes.pop(span.context.span_id, 0) for span in spans])
+        freed = 0
+        for span in spans:
+            try:
+                freed += span._llmtrace_bytes  # type: ignore[attr-defined]
+            except AttributeError:
+                freed += self._sizes.pop(id(span), 0)  # dict.pop is atomic
         with self._bytes_lock:
             self._bytes -= freed
 
@@ -559,12 +568,15 @@ def _shed(span: ReadableSpan) -> None:
     and of links: a deque and a lock each, ~1.9 KB per span even when empty, more than the
     span's other fields together. A backlog of 20,000 spans held ~37 MB in them alone.
     """
-    try:
-        if not span._events:
+    try:  # BoundedList.__len__ is Python code: test the deque it wraps
+        if not span._events._dq:
             span._events = ()
-        if not span._links:
+    except AttributeError:  # shed already, or another SDK's span: nothing to shed
+        pass
+    try:
+        if not span._links._dq:
             span._links = ()
-    except (AttributeError, TypeError):  # another SDK's span: nothing to shed
+    except AttributeError:
         pass
 
 

@@ -15,7 +15,7 @@ from .._log import warn_once
 from . import _state
 from ._binding import CallShape
 from ._kinds import SpanKind, to_kind
-from ._payload import EXCLUDED, SpanPayload, snapshot
+from ._payload import COPIED, EXCLUDED, SpanPayload, snapshot
 from ._span import SpanHandle, start_span
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -167,16 +167,27 @@ def _wrap(
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanHandle | None:
         try:
-            if capture_inputs:
-                recorded = (
-                    tuple(
+            if capture_inputs:  # each branch below is the same record, minus work not needed
+                if not args:
+                    positional: tuple[Any, ...] = ()
+                elif skip_positions:
+                    positional = tuple(
                         [
                             EXCLUDED if i in skip_positions else snapshot(a)
                             for i, a in enumerate(args)
                         ]
-                    ),
-                    {k: EXCLUDED if k in excluded else snapshot(v) for k, v in kwargs.items()},
-                )
+                    )
+                else:
+                    positional = tuple([a.copy() if type(a) in COPIED else a for a in args])
+                if not kwargs:
+                    named = kwargs  # the call's own (fresh, empty) dict
+                elif excluded:
+                    named = {
+                        k: EXCLUDED if k in excluded else snapshot(v) for k, v in kwargs.items()
+                    }
+                else:
+                    named = {k: v.copy() if type(v) in COPIED else v for k, v in kwargs.items()}
+                recorded: tuple[tuple[Any, ...], dict[str, Any]] | None = (positional, named)
             else:
                 recorded = None
             payload = SpanPayload(
@@ -196,7 +207,7 @@ def _wrap(
     def finish(handle: SpanHandle, token: object, result: Any) -> None:
         try:
             if capture_outputs:
-                handle._payload.outputs = snapshot(result)
+                handle._payload.outputs = result.copy() if type(result) in COPIED else result
             handle.end()
         except Exception as exc:
             warn_once("trace-end", "llmtrace could not end span %r: %r", span_name, exc)

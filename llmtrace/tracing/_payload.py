@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -47,12 +47,13 @@ class _Excluded:
 EXCLUDED = _Excluded()
 
 
+COPIED = frozenset({list, dict, set})
+"""Types `snapshot` copies (the hot path inlines the test: ``v.copy() if type(v) in COPIED``)."""
+
+
 def snapshot(value: Any) -> Any:
     """Shallow copy of a top-level list/dict/set so later mutation by the caller is not stored."""
-    cls = type(value)
-    if cls is list or cls is dict or cls is set:
-        return value.copy()
-    return value
+    return value.copy() if type(value) in COPIED else value
 
 
 #: Payloads of live llmtrace spans by OTel span id; the export thread takes them out. (The SDK
@@ -65,9 +66,9 @@ def register(span_id: int, payload: SpanPayload) -> None:
     _live[span_id] = payload
 
 
-def lookup(span_id: int) -> SpanPayload | None:
-    """The payload of a live span, if it is an llmtrace span."""
-    return _live.get(span_id)
+lookup: Callable[[int], SpanPayload | None] = _live.get
+"""The payload of a live span, if it is an llmtrace span (the registry's own ``get``: no
+Python frame on the caller's thread)."""
 
 
 def discard(span_id: int) -> None:

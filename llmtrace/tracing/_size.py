@@ -17,6 +17,8 @@ from ._payload import lookup
 SPAN_OVERHEAD = 1024  # a ReadableSpan with its context, resource and a few attributes
 _ITEMS = 64
 _OTHER = 64  # any object that is not text: its header and a pointer or two
+# sized as one object; a bare `object` is the payload's marker for a value not recorded
+_SMALL = frozenset({int, float, bool, type(None), object})
 
 
 def _flat(value: Any) -> int:
@@ -59,32 +61,38 @@ def approx_bytes(span: ReadableSpan) -> int:
         2098216
     """
     total = SPAN_OVERHEAD
-    try:
-        attributes, events, context = span._attributes, span._events, span._context
-    except AttributeError:  # not the SDK's ReadableSpan
-        attributes, events, context = span.attributes, span.events, span.context
+    try:  # the SDK's containers define __len__ in Python: read the dict and deque they wrap
+        attributes = span._attributes._dict  # immutable once the span ended: no lock needed
+        events = span._events._dq
+        span_id = span._context[1]  # SpanContext is a tuple; its `span_id` property reads [1]
+    except (AttributeError, TypeError):  # not the SDK's ReadableSpan, or one shed already
+        context = span.context
+        attributes, events = span.attributes, span.events
+        span_id = context.span_id if context is not None else None
     if attributes:
-        # an ended span's attributes are immutable: its dict can be read without the lock
-        for value in getattr(attributes, "_dict", attributes).values():
+        for value in attributes.values():
             total += _flat(value)
     if events:
         for event in tuple(events):
             total += 64
             for value in (event.attributes or {}).values():
                 total += _flat(value)
-    payload = lookup(context.span_id) if context is not None else None
-    if payload is not None:
-        args = payload.args
-        if args is not None:
+    payload = lookup(span_id) if span_id is not None else None
+    if payload is None:
+        return total
+    args = payload.args
+    if args is not None:
+        if args[0]:
             for a in args[0]:
                 total += _shallow(a)
+        if args[1]:
             for v in args[1].values():
                 total += _shallow(v)
-        inputs, outputs, extra = payload.inputs, payload.outputs, payload.extra
-        # None or not recorded: an object's header, without the call
-        total += _OTHER if inputs is None else _shallow(inputs)
-        total += _OTHER if outputs is None else _shallow(outputs)
-        if extra:
-            for value in extra.values():
-                total += _shallow(value)
+    # inputs and outputs are often a number, None or not recorded: an object's header
+    inputs, outputs, extra = payload.inputs, payload.outputs, payload.extra
+    total += _OTHER if type(inputs) in _SMALL else _shallow(inputs)
+    total += _OTHER if type(outputs) in _SMALL else _shallow(outputs)
+    if extra:
+        for value in extra.values():
+            total += _shallow(value)
     return total

@@ -93,3 +93,43 @@ def test_a_full_queue_holds_no_more_memory_than_the_byte_bound(
     assert llmtrace.flush(30)
     s = llmtrace.stats()
     assert identity(s) and s.queued == 0 and s.failed == 0
+
+
+class _Slotted:
+    """A span of another SDK whose class has ``__slots__``: nothing can be stored on it."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: ReadableSpan) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def test_the_byte_count_holds_for_spans_that_cannot_carry_their_size() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llmtrace._config import Config
+    from llmtrace.export._processor import BatchingProcessor
+
+    tracer = TracerProvider().get_tracer("t")
+    ended = []
+    for i in range(10):
+        live = tracer.start_span(f"s{i}")
+        live.end()
+        ended.append(live._readable_span())
+    spans = [s if i % 2 else _Slotted(s) for i, s in enumerate(ended)]
+    exporter = InMemorySpanExporter()
+    config = Config(tracking_uri="", schedule_delay_ms=60_000, max_export_batch_size=512)
+    processor = BatchingProcessor([exporter], config, size_of=lambda span: 500)
+    try:
+        for span in spans:
+            processor.on_end(span)  # type: ignore[arg-type]
+        assert processor._bytes == 5000 and len(processor._sizes) == 5  # counted while queued
+        assert processor.force_flush(30_000)
+        assert processor._bytes == 0 and not processor._sizes  # and released, every one
+        assert len(exporter.get_finished_spans()) == 10
+    finally:
+        processor.shutdown()

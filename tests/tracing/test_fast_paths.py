@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 
+import llmtrace
+from llmtrace.export._processor import _shed
 from llmtrace.tracing import _payload
 from llmtrace.tracing._binding import CallShape
 from llmtrace.tracing._kinds import SpanKind
@@ -157,12 +159,28 @@ VALUES = st.one_of(st.text(max_size=300), st.integers(), st.lists(st.text(max_si
         st.dictionaries(st.text(min_size=1, max_size=5), VALUES, max_size=3), max_size=3
     ),
     args=st.lists(VALUES, max_size=4),
-    outputs=st.one_of(st.none(), VALUES, st.dictionaries(st.text(max_size=4), VALUES, max_size=4)),
+    kwargs=st.dictionaries(st.text(max_size=4), VALUES, max_size=3),
+    inputs=st.one_of(st.just(_payload._MISSING), st.none(), st.booleans(), st.floats(), VALUES),
+    outputs=st.one_of(
+        st.just(_payload._MISSING),
+        st.none(),
+        VALUES,
+        st.dictionaries(st.text(max_size=4), VALUES, max_size=4),
+    ),
     extra=st.one_of(st.none(), st.dictionaries(st.text(max_size=4), VALUES, max_size=3)),
     registered=st.booleans(),
+    shed=st.booleans(),
 )
 def test_approx_bytes_equals_the_sum_over_public_properties(
-    attrs: dict, events: list, args: list, outputs: Any, extra: Any, registered: bool
+    attrs: dict,
+    events: list,
+    args: list,
+    kwargs: dict,
+    inputs: Any,
+    outputs: Any,
+    extra: Any,
+    registered: bool,
+    shed: bool,
 ) -> None:
     tracer = TracerProvider().get_tracer("t")
     live = tracer.start_span("s", attributes=attrs)
@@ -170,10 +188,12 @@ def test_approx_bytes_equals_the_sum_over_public_properties(
         live.add_event(f"e{i}", ev)
     live.end()
     span = live._readable_span()
+    if shed:  # as the processor leaves a span whose event and link lists were empty
+        _shed(span)
     key = span.context.span_id
     if registered:
-        payload = _payload.SpanPayload(SpanKind.UNKNOWN, args=(tuple(args), {}))
-        payload.outputs, payload.extra = outputs, extra
+        payload = _payload.SpanPayload(SpanKind.UNKNOWN, args=(tuple(args), kwargs))
+        payload.inputs, payload.outputs, payload.extra = inputs, outputs, extra
         _payload.register(key, payload)
     try:
         assert approx_bytes(span) == _public_sum(span)
@@ -184,3 +204,48 @@ def test_approx_bytes_equals_the_sum_over_public_properties(
         assert approx_bytes(bare) == _public_sum(bare)
     finally:
         _payload.discard(key)
+
+
+ARGS = st.one_of(
+    st.text(max_size=5),
+    st.integers(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+    st.sets(st.integers(), max_size=3),
+    st.tuples(st.integers()),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    args=st.lists(ARGS, max_size=3),
+    kwargs=st.dictionaries(st.sampled_from(["k", "m", "n"]), ARGS, max_size=3),
+    exclude=st.sets(st.sampled_from(["a", "b", "k", "m"]), max_size=2),
+)
+def test_the_decorator_records_a_call_as_the_general_comprehension_does(
+    args: list, kwargs: dict, exclude: set
+) -> None:
+    """The decorator's branches (no arguments, none excluded, some excluded) all record what
+    one comprehension over every argument records: copies of top-level lists, dicts and sets,
+    `EXCLUDED` in place of the arguments left out."""
+    llmtrace.configure(export_to_mlflow=False, exporters=[])
+
+    def fn(a: Any = None, b: Any = None, c: Any = None, **kw: Any) -> Any:
+        return llmtrace.current_span()._payload.args
+
+    try:
+        recorded = llmtrace.trace(exclude_inputs=sorted(exclude))(fn)(*args, **kwargs)
+    finally:
+        llmtrace.shutdown()
+    skip = {i for i, name in enumerate("abc") if name in exclude}
+    want_args = tuple(
+        _payload.EXCLUDED if i in skip else _payload.snapshot(a) for i, a in enumerate(args)
+    )
+    want_kwargs = {
+        k: _payload.EXCLUDED if k in exclude else _payload.snapshot(v) for k, v in kwargs.items()
+    }
+    assert recorded == (want_args, want_kwargs)
+    pairs = [*zip(recorded[0], args, strict=True), *((recorded[1][k], kwargs[k]) for k in kwargs)]
+    for got, given_ in pairs:
+        if type(given_) in (list, dict, set) and got is not _payload.EXCLUDED:
+            assert got is not given_  # a copy: the caller's later changes are not stored
