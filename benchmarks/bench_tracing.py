@@ -54,6 +54,11 @@ What is measured, in one run (see benchmarks/RESULTS.md for figures):
     after one untimed run to warm the bytecode cache), and whether ``mlflow`` is in
     ``sys.modules`` after ``import llmtrace``.
 
+``--ref PATH`` adds the ``llmtrace-ref`` contender (scenarios ``tput:llmtrace-ref:N``): llmtrace
+as another checkout has it (``git worktree add /tmp/ref REV``), first on the PYTHONPATH of that
+scenario's process and its export process, so an older version's throughput is measured in the
+same run as the working tree's; the summary prints the ratio and which checkout ran.
+
 ``--diagnose`` adds variants that say where llmtrace's caller cost comes from: llmtrace writing
 to the store from its export thread inside the traced process (``export_process=False``),
 llmtrace with its export thread paused while timed (the decorator's hot path alone), llmtrace
@@ -121,6 +126,7 @@ LABELS = {
     "llmtrace": "@llmtrace.trace",
     "mlflow": "@mlflow.trace",
     "llmtrace-oldpath": "llmtrace, old path",
+    "llmtrace-ref": "llmtrace at --ref",
 }
 
 
@@ -362,6 +368,7 @@ class Contender:
         def extra() -> dict[str, Any]:
             s = llmtrace.stats()
             return {
+                "llmtrace_from": str(Path(llmtrace.__file__).resolve().parent.parent),
                 "enqueued": s.enqueued,
                 "exported": s.exported,
                 "dropped": s.dropped,
@@ -372,6 +379,11 @@ class Contender:
             }
 
         self.extra = extra
+
+    def _setup_llmtrace_ref(self) -> None:
+        """llmtrace as another checkout has it (``--ref PATH``, put first on PYTHONPATH of
+        this scenario's process and its export process): an older version in the same run."""
+        self._setup_llmtrace()
 
     def _setup_llmtrace_oldpath(self) -> None:
         """The export process writing through MLflow's objects only (the write path before
@@ -1035,6 +1047,12 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "oldpath_worker_peak_rss_mb": to and to["after"].get("vmhwm_mb"),
             "export_paths": tl and tl["after"].get("export_paths"),
         }
+        tr = results.get(f"tput:llmtrace-ref:{spans}")
+        if tr:
+            s[f"tput_paths_{spans}"]["llmtrace_over_ref"] = ratio(
+                tl and tl["traces_per_s"], tr["traces_per_s"]
+            )
+            s[f"tput_paths_{spans}"]["ref_from"] = tr["after"].get("llmtrace_from")
     for spans in (1, NESTED_SPANS):
         lat = {c: results.get(f"lat:{c}:{spans}") for c in CONTENDERS}
         per = {c: (r["per_span_median_us"] if r else None) for c, r in lat.items()}
@@ -1118,7 +1136,7 @@ def table(results: dict[str, Any], summary: dict[str, Any]) -> str:
         f"{'total s':>9}{'traces/s':>10}{'spans/s':>10}{'CPU s (proc+children)':>23}"
     )
     for spans in (1, NESTED_SPANS, GENAI):
-        for c in TPUT_CONTENDERS:
+        for c in (*TPUT_CONTENDERS, "llmtrace-ref"):
             r = results.get(f"tput:{c}:{spans}")
             if not r:
                 continue
@@ -1141,6 +1159,11 @@ def table(results: dict[str, Any], summary: dict[str, Any]) -> str:
             f" peak RSS {fmt(paths['worker_peak_rss_mb'], ' MB')} (old path"
             f" {fmt(paths['oldpath_worker_peak_rss_mb'], ' MB')}); paths {paths['export_paths']}"
         )
+        if "llmtrace_over_ref" in paths:
+            add(
+                f"  {spans}: traces/s llmtrace/llmtrace at --ref = "
+                f"{fmt(paths['llmtrace_over_ref'], 'x', 2)} (ref: {paths['ref_from']})"
+            )
     add("")
     add("(c) burst of back-to-back 1-span traces, count stored after flush")
     add(
@@ -1242,6 +1265,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "5%% of the CPUs during it",
     )
     p.add_argument(
+        "--ref",
+        type=Path,
+        help="a checkout of another llmtrace version, for the llmtrace-ref contender "
+        "(e.g. tput:llmtrace-ref:10; make one with git worktree add)",
+    )
+    p.add_argument(
         "--diagnose",
         action="store_true",
         help="also run the diagnostic variants of llmtrace (paused export, no store, contention)",
@@ -1325,7 +1354,13 @@ def main(argv: list[str] | None = None) -> int:
                 tag += f"_a{attempt}" if attempt > 1 else ""
                 out, log = logs / f"{tag}.json", logs / f"{tag}.log"
                 print(f"[{time.strftime('%H:%M:%S')}] {label} ...", end=" ", flush=True)
-                run, foreign, wall = run_child(args, name, out, log, env)
+                child_env = env
+                if name.split(":")[1:2] == ["llmtrace-ref"]:
+                    if not args.ref:
+                        raise SystemExit("llmtrace-ref scenarios need --ref PATH (a checkout)")
+                    path = os.pathsep.join(filter(None, [str(args.ref), env.get("PYTHONPATH")]))
+                    child_env = {**env, "PYTHONPATH": path}
+                run, foreign, wall = run_child(args, name, out, log, child_env)
                 if run is None:
                     errors[label] = f"failed; log: {log}"
                     print(f"FAILED ({errors[label]})", flush=True)

@@ -600,8 +600,11 @@ def to_jsonable(
     return _Walker(limit, secrets, notes).convert(value, 0)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)  # built once, not per call
+
+
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, allow_nan=True)
+    return _ENCODER.encode(data)
 
 
 def _cut(text: str, max_chars: int) -> str:
