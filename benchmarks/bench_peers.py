@@ -37,6 +37,10 @@ reported with the range. The traced function sleeps 0.2 ms, as I/O does.
   in interleaved blocks (one untraced block for every traced one), for a 1-span trace and a
   10-span trace (root -> 3 steps -> 2 sub-steps each, every function sleeps 0.2 ms). Reported:
   median added per span and p99 added per trace.
+- ``lat_threads``: ``--threads`` program threads (4) call the 10-span trace function at once,
+  1,200 calls in all, untraced and then traced in the same process; reported: the median
+  added per span and the p99 added per trace (traced p99 minus untraced p99), which is what a
+  threaded server sees when the SDK's background work competes with several request threads.
 - ``tput``: 2,000 1-span traces back to back, then the SDK's flush, then wait until all are
   delivered (sink or store); traces/s = N / (first call -> last delivered).
 - ``rss``: 20,000 traces with a fresh 2 KB input each, back to back (``tight``) and paced at
@@ -425,6 +429,36 @@ if measure == "lat":
             "added_p99_us": added[int(len(added) * 0.99)] / 1000,
             "baseline_median_us": statistics.median(base) / 1000,
         }
+elif measure == "lat_threads":
+    import threading
+    n_threads = params["threads"]
+    per = params["threads_calls"] // n_threads
+    out["lat_threads"] = {"threads": n_threads, "calls": per * n_threads}
+    for traced_flag in (False, True):  # the same threads untraced first: the baseline
+        fn = shape(10, traced_flag)
+        for _ in range(20):
+            fn()
+        times, lock = [], threading.Lock()
+
+        def run():
+            mine = []
+            for _ in range(per):
+                t0 = clock(); fn(); mine.append(clock() - t0)
+            with lock:
+                times.extend(mine)
+        threads = [threading.Thread(target=run) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        times.sort()
+        kind = "traced" if traced_flag else "plain"
+        out["lat_threads"][f"{kind}_median_us"] = times[len(times) // 2] / 1000
+        out["lat_threads"][f"{kind}_p99_us"] = times[int(len(times) * 0.99)] / 1000
+    lt = out["lat_threads"]
+    lt["added_per_span_us"] = (lt["traced_median_us"] - lt["plain_median_us"]) / 10
+    lt["added_p99_us"] = lt["traced_p99_us"] - lt["plain_p99_us"]
+    flush()
 elif measure == "tput":
     n = params["tput_n"]
     fn = shape(1, True)
@@ -516,6 +550,10 @@ ROWS = [
     ("added µs, 1-span, p99", "lat", ("lat1", "added_p99_us"), "low"),
     ("added µs per span, 10-span, median", "lat", ("lat10", "added_per_span_us"), "low"),
     ("added µs, 10-span trace, p99", "lat", ("lat10", "added_p99_us"), "low"),
+    ("added µs per span, 10-span, median, N threads", "lat_threads",
+     ("lat_threads", "added_per_span_us"), "low"),
+    ("added µs, 10-span trace, p99, N threads", "lat_threads", ("lat_threads", "added_p99_us"),
+     "low"),
     ("traces/s until delivered (2,000 1-span)", "tput", ("tput", "traces_per_s"), "high"),
     ("RSS growth MB, 20,000 x 2 KB, tight", "rss", ("rss", "growth_mb"), "low"),
     ("RSS growth MB, 20,000 x 2 KB, 1,000/s", "rss_paced", ("rss_paced", "growth_mb"), "low"),
@@ -537,7 +575,15 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], peers: list[s
     head = "| measure | " + " | ".join(peers) + " |"
     lines = [head, "|---" * (len(peers) + 1) + "|"]
     medians: dict[tuple[str, str], float] = {}
+    threads = {
+        r["lat_threads"]["threads"]
+        for by in results.values()
+        for r in by.get("lat_threads", [])
+        if "lat_threads" in r
+    }
+    n_threads = ",".join(str(t) for t in sorted(threads)) or "N"
     for label, measure, (key, field), _ in ROWS:
+        label = label.replace("N threads", f"{n_threads} threads")
         cells = []
         for peer in peers:
             vals = [r[key][field] for r in results.get(peer, {}).get(measure, []) if key in r]
@@ -556,6 +602,7 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], peers: list[s
             "|---" * (len(peers) + 1) + "|",
         ]
         for label, _, _, better in ROWS:
+            label = label.replace("N threads", f"{n_threads} threads")
             ref = medians.get((label, "llmtrace"))
             cells = []
             for peer in peers:
@@ -574,7 +621,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated contenders")
     parser.add_argument(
-        "--measures", default="lat,tput,rss,rss_paced,burst", help="comma-separated measures"
+        "--measures",
+        default="lat,lat_threads,tput,rss,rss_paced,burst",
+        help="comma-separated measures",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="program threads of the lat_threads measure"
     )
     cache = Path.home() / ".cache" / "llmtrace-bench-peers"
     parser.add_argument("--cache", type=Path, default=cache)
@@ -590,6 +642,8 @@ def main() -> None:
     params = {
         "lat_calls": {"1": 600 if q else 3000, "10": 200 if q else 1000},
         "block": 50 if q else 100,
+        "threads": args.threads,
+        "threads_calls": 400 if q else 1200,
         "tput_n": 500 if q else 2000,
         "rss_n": 5000 if q else 20000,
         "burst_n": 2000 if q else 10000,
@@ -621,7 +675,8 @@ def main() -> None:
                 res = run_child(peer, pythons[peer], measure, params, sink)
                 res["load_before"] = loads[-1]
                 results[peer].setdefault(measure, []).append(res)
-                keys = ("lat1", "lat10", "tput", "rss", "rss_paced", "burst", "stats")
+                keys = ("lat1", "lat10", "lat_threads", "tput", "rss", "rss_paced", "burst")
+                keys += ("stats",)
                 brief = res.get("error") or json.dumps({k: res[k] for k in keys if k in res})
                 took = time.monotonic() - t0
                 tag = f"[round {r + 1} {measure} {peer} {took:.0f}s load {loads[-1]}]"
