@@ -582,8 +582,8 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], peers: list[s
         if "lat_threads" in r
     }
     n_threads = ",".join(str(t) for t in sorted(threads)) or "N"
-    for label, measure, (key, field), _ in ROWS:
-        label = label.replace("N threads", f"{n_threads} threads")
+    rows = [(label.replace("N threads", f"{n_threads} threads"), *rest) for label, *rest in ROWS]
+    for label, measure, (key, field), _ in rows:
         cells = []
         for peer in peers:
             vals = [r[key][field] for r in results.get(peer, {}).get(measure, []) if key in r]
@@ -601,8 +601,7 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], peers: list[s
             + " |",
             "|---" * (len(peers) + 1) + "|",
         ]
-        for label, _, _, better in ROWS:
-            label = label.replace("N threads", f"{n_threads} threads")
+        for label, _, _, better in rows:
             ref = medians.get((label, "llmtrace"))
             cells = []
             for peer in peers:
@@ -675,8 +674,7 @@ def main() -> None:
                 res = run_child(peer, pythons[peer], measure, params, sink)
                 res["load_before"] = loads[-1]
                 results[peer].setdefault(measure, []).append(res)
-                keys = ("lat1", "lat10", "lat_threads", "tput", "rss", "rss_paced", "burst")
-                keys += ("stats",)
+                keys = (*(k for _, _, (k, _), _ in ROWS), "stats")
                 brief = res.get("error") or json.dumps({k: res[k] for k in keys if k in res})
                 took = time.monotonic() - t0
                 tag = f"[round {r + 1} {measure} {peer} {took:.0f}s load {loads[-1]}]"
